@@ -1,0 +1,431 @@
+//! Wiring for each command: builds the store, fetcher, engine and sinks, runs the flow,
+//! and decides exit codes. This is the binary's edge: errors become `anyhow` with context
+//! here and nowhere else in the library.
+//!
+//! Flow per feed (ingest): `ingest::poll::poll_feed` (fetch -> parse -> normalize, no
+//! store) -> `commit` (store/dedupe -> match -> alert, one transaction) -> sinks.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use futures_util::stream::{self, StreamExt};
+
+use crate::alert::{self, render, render::Format};
+use crate::catalog::Catalog;
+use crate::config::{self, Config, ConfigError, FeedConfig, Poller, Source};
+use crate::ingest::fetch::{Fetcher, Validators};
+use crate::ingest::poll::{poll_feed, PollError, Polled};
+use crate::lookup;
+use crate::model::Item;
+use crate::rules::Engine;
+use crate::store::{PollCommit, PollOutcome, SeedMode, Store};
+
+pub use crate::lookup::LookupKind;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")
+}
+
+/// Load the config, printing every located problem to stderr when it is invalid.
+fn load(path: &Path) -> Result<Config> {
+    match config::load(path) {
+        Ok(c) => {
+            for w in &c.warnings {
+                tracing::warn!(warning = %w, "config");
+            }
+            Ok(c)
+        }
+        Err(ConfigError::Invalid { problems }) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            anyhow::bail!(
+                "{} has {} problem{}",
+                path.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The config when there is one; `scan` and `lookup` also work from the built-in catalog.
+fn load_optional(path: &Path, explicit: bool) -> Result<Option<Config>> {
+    if !explicit && !path.exists() {
+        return Ok(None);
+    }
+    load(path).map(Some)
+}
+
+/// Whether an item is too old to alert.
+fn too_old(item: &Item, max_age: Duration) -> bool {
+    let Some(p) = item.published else {
+        return false;
+    };
+    let age = Utc::now().signed_duration_since(p);
+    age.to_std().is_ok_and(|a| a > max_age)
+}
+
+/// Commit one poll: items, feed state and alerts in one transaction.
+fn commit(
+    store: &mut Store,
+    engine: &Engine,
+    config: &Config,
+    feed: &FeedConfig,
+    items: &[Item],
+    validators: &Validators,
+    mode: SeedMode,
+    dry_run: bool,
+) -> Result<PollOutcome> {
+    let max_age = config.poller.max_item_age;
+    let now = Utc::now();
+    let url = feed.source.to_string();
+    let poll = PollCommit {
+        feed: &feed.name,
+        url: &url,
+        items,
+        etag: validators.etag.as_deref(),
+        last_modified: validators.last_modified.as_deref(),
+        at: now,
+        next_poll: chrono::Duration::from_std(feed.interval)
+            .ok()
+            .map(|d| now + d),
+        mode,
+        deliver: false,
+    };
+    let mut decide = |item: &Item| {
+        if too_old(item, max_age) {
+            return Vec::new();
+        }
+        let eval = engine.evaluate(item);
+        alert::build(engine, item, &eval)
+    };
+    let outcome = if dry_run {
+        store.commit_poll_dry(&poll, &mut decide)
+    } else {
+        store.commit_poll(&poll, &mut decide)
+    };
+    outcome.with_context(|| format!("store poll of feed {:?}", feed.name))
+}
+
+fn print_alerts(outcome: &PollOutcome, format: Format) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for q in &outcome.alerts {
+        writeln!(out, "{}", render::alert(&q.alert, format))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `once`: poll every feed, commit, print alerts, exit 0 after trying every feed.
+pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> {
+    let config = load(path)?;
+    let engine = Engine::new(&config);
+    let mut store = if dry_run {
+        match Store::open_existing(&config.storage.path)? {
+            Some(s) => s,
+            None => Store::in_memory()?,
+        }
+    } else {
+        Store::open(&config.storage.path)?
+    };
+    let fetcher = Fetcher::new(&config.poller).context("build the HTTP client")?;
+    let validators: Vec<Validators> = config
+        .feeds
+        .iter()
+        .map(|f| {
+            let state = store.feed_state(&f.name).ok().flatten();
+            Validators {
+                etag: state.as_ref().and_then(|s| s.etag.clone()),
+                last_modified: state.and_then(|s| s.last_modified),
+            }
+        })
+        .collect();
+    let rt = runtime()?;
+    let results: Vec<(usize, Result<Polled, PollError>)> = rt.block_on(async {
+        stream::iter(config.feeds.iter().enumerate())
+            .map(|(i, f)| {
+                let fetcher = &fetcher;
+                let v = &validators[i];
+                async move { (i, poll_feed(fetcher, f, v).await) }
+            })
+            .buffer_unordered(config.poller.concurrency.max(1))
+            .collect()
+            .await
+    });
+    let mut results = results;
+    results.sort_by_key(|(i, _)| *i);
+    let (mut ok, mut failed, mut alerts) = (0usize, 0usize, 0usize);
+    for (i, res) in results {
+        let feed = &config.feeds[i];
+        match res {
+            Ok(Polled::NotModified) => {
+                ok += 1;
+                let v = &validators[i];
+                commit(&mut store, &engine, &config, feed, &[], v, SeedMode::AlertAll, dry_run)?;
+            }
+            Ok(Polled::Items {
+                items, validators, ..
+            }) => {
+                ok += 1;
+                let outcome = commit(
+                    &mut store,
+                    &engine,
+                    &config,
+                    feed,
+                    &items,
+                    &validators,
+                    SeedMode::AlertAll,
+                    dry_run,
+                )?;
+                alerts += outcome.alerts.len();
+                print_alerts(&outcome, format)?;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("feed {:?} ({}): {e}", feed.name, feed.source);
+                if !dry_run {
+                    store.record_failure(&feed.name, &feed.source.to_string(), &e.to_string(), Utc::now(), None)?;
+                }
+            }
+        }
+    }
+    tracing::info!(feeds_ok = ok, feeds_failed = failed, alerts, dry_run, "poll finished");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `run`: poll every feed on its interval until SIGINT/SIGTERM.
+pub fn run_cli(path: &Path, format: Format) -> Result<ExitCode> {
+    let config = Arc::new(load(path)?);
+    let engine = Arc::new(Engine::new(&config));
+    let store = Arc::new(std::sync::Mutex::new(Store::open(&config.storage.path)?));
+    let fetcher = Arc::new(Fetcher::new(&config.poller).context("build the HTTP client")?);
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let token = tokio_util::sync::CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        for (i, _) in config.feeds.iter().enumerate() {
+            let (config, engine, store, fetcher, token) = (
+                config.clone(),
+                engine.clone(),
+                store.clone(),
+                fetcher.clone(),
+                token.clone(),
+            );
+            tracker.spawn(async move {
+                let feed = &config.feeds[i];
+                loop {
+                    if token.is_cancelled() {
+                        break;
+                    }
+                    let validators = {
+                        let s = store.lock().map_err(|_| ()).ok();
+                        let state = s.and_then(|s| s.feed_state(&feed.name).ok().flatten());
+                        Validators {
+                            etag: state.as_ref().and_then(|s| s.etag.clone()),
+                            last_modified: state.and_then(|s| s.last_modified),
+                        }
+                    };
+                    let res = poll_feed(&fetcher, feed, &validators).await;
+                    let mode = SeedMode::Seed {
+                        backfill: feed.backfill,
+                    };
+                    let step = match res {
+                        Ok(Polled::NotModified) => Ok(None),
+                        Ok(Polled::Items {
+                            items, validators, ..
+                        }) => Ok(Some((items, validators))),
+                        Err(e) => Err(e),
+                    };
+                    if let Ok(mut s) = store.lock() {
+                        match step {
+                            Ok(polled) => {
+                                let (items, v) = polled.unwrap_or_else(|| (Vec::new(), validators));
+                                match commit(&mut s, &engine, &config, feed, &items, &v, mode, false) {
+                                    Ok(outcome) => {
+                                        if let Err(e) = print_alerts(&outcome, format) {
+                                            tracing::error!(error = %e, "print alerts");
+                                        }
+                                    }
+                                    Err(e) => tracing::error!(feed = %feed.name, error = %format!("{e:#}"), "commit failed"),
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(feed = %feed.name, error = %e, "poll failed");
+                                let _ = s.record_failure(&feed.name, &feed.source.to_string(), &e.to_string(), Utc::now(), None);
+                            }
+                        }
+                    }
+                    tokio::select! {
+                        _ = token.cancelled() => break,
+                        _ = tokio::time::sleep(feed.interval) => {}
+                    }
+                }
+            });
+        }
+        tracker.close();
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        token.cancel();
+        if tokio::time::timeout(Duration::from_secs(8), tracker.wait()).await.is_err() {
+            tracing::warn!("in-flight polls did not finish within the grace period");
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `scan`: parse sources, print entities and fired rules; touches no state.
+pub fn scan_cli(
+    path: &Path,
+    explicit: bool,
+    sources: &[String],
+    all: bool,
+    format: Format,
+) -> Result<ExitCode> {
+    let config = load_optional(path, explicit)?;
+    let engine = match &config {
+        Some(c) => Engine::new(c),
+        None => Engine::from_parts(Arc::new(Catalog::builtin()), &[], &[]),
+    };
+    let poller = config
+        .as_ref()
+        .map(|c| c.poller.clone())
+        .unwrap_or_else(Poller::default);
+    let fetcher = Fetcher::new(&poller).context("build the HTTP client")?;
+    let rt = runtime()?;
+    let mut failed = false;
+    let mut out = std::io::stdout().lock();
+    for src in sources {
+        let source = match url::Url::parse(src) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Source::Url(u),
+            _ => Source::File(src.into()),
+        };
+        let feed = FeedConfig {
+            name: config
+                .as_ref()
+                .and_then(|c| c.feeds.iter().find(|f| f.source == source))
+                .map(|f| f.name.clone())
+                .unwrap_or_else(|| src.clone()),
+            source,
+            interval: poller.interval,
+            tags: Vec::new(),
+            backfill: 0,
+        };
+        match rt.block_on(poll_feed(&fetcher, &feed, &Validators::default())) {
+            Ok(Polled::Items { items, .. }) => {
+                for item in &items {
+                    let eval = engine.evaluate(item);
+                    if !all && eval.fired.is_empty() {
+                        continue;
+                    }
+                    let rules: Vec<String> = eval
+                        .fired
+                        .iter()
+                        .map(|f| engine.rules()[f.rule].name.clone())
+                        .collect();
+                    let line = match format {
+                        Format::Jsonl => render::json_line(item, &eval.entities, &rules),
+                        Format::Text => render::text_block(item, &eval.entities, &rules, ""),
+                    };
+                    writeln!(out, "{line}")?;
+                }
+            }
+            Ok(Polled::NotModified) => {}
+            Err(e) => {
+                failed = true;
+                eprintln!("{src}: {e}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `check`: validate and summarise.
+pub fn check_cli(path: &Path) -> Result<ExitCode> {
+    let config = load(path)?;
+    print!("{}", lookup::summary(&config));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lookup actor|sector|region NAME`.
+pub fn lookup_cli(
+    path: &Path,
+    explicit: bool,
+    kind: LookupKind,
+    name: &str,
+    json: bool,
+) -> Result<ExitCode> {
+    let config = load_optional(path, explicit)?;
+    let catalog = config
+        .as_ref()
+        .map(|c| c.catalog_data.clone())
+        .unwrap_or_else(|| Arc::new(Catalog::builtin()));
+    let rules = config.as_ref().map(|c| c.rules.as_slice()).unwrap_or(&[]);
+    match lookup::lookup(&catalog, rules, kind, name) {
+        Ok(answer) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                print!("{}", answer.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(not_found) => {
+            eprintln!("{not_found}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `feeds`: every configured feed's health from the store.
+pub fn feeds_cli(path: &Path, json: bool) -> Result<ExitCode> {
+    let config = load(path)?;
+    let store = Store::open_existing(&config.storage.path)?;
+    let states = match &store {
+        Some(s) => s.feed_states()?,
+        None => Vec::new(),
+    };
+    let rows = lookup::feeds(&config, &states);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", lookup::feeds_text(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}

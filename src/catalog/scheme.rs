@@ -1,0 +1,374 @@
+//! Vendor naming schemes: recognise designations for actors no catalog knows yet.
+//!
+//! Vendors name new clusters by pattern: Mandiant `UNC1234`, Microsoft `Storm-1234` and
+//! `<Adjective> Typhoon`, CrowdStrike `<Adjective> Panda`, Proofpoint `TA577`, Unit 42
+//! `CL-STA-1009`, Trend Micro `Earth <Name>`, ... The pattern alone tells who named it
+//! and often the suspected nexus, which is what a rule watching "any new China-nexus
+//! designation" and `/actor` need. Input is original article text; output is spans.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// A vendor designation found in text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Designation {
+    /// Byte range in the input.
+    pub start: usize,
+    pub end: usize,
+    /// The designation as written, separators normalised (e.g. "Storm-0558").
+    pub name: String,
+    pub scheme: &'static str,
+    /// Suspected origin (ISO alpha-2) or motive the scheme encodes, if any.
+    pub nexus: Option<&'static str>,
+}
+
+impl Designation {
+    /// "not in the catalog; Microsoft naming scheme (China-nexus)"
+    pub fn note(&self) -> String {
+        match self.nexus.and_then(nexus_label) {
+            Some(n) => format!("not in the catalog; {} naming scheme ({n})", self.scheme),
+            None => format!("not in the catalog; {} naming scheme", self.scheme),
+        }
+    }
+}
+
+/// Human label for a nexus code.
+pub fn nexus_label(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "CN" => "China-nexus",
+        "RU" => "Russia-nexus",
+        "IR" => "Iran-nexus",
+        "KP" => "North Korea-nexus",
+        "KR" => "South Korea-nexus",
+        "IN" => "India-nexus",
+        "PK" => "Pakistan-nexus",
+        "VN" => "Vietnam-nexus",
+        "TR" => "Turkey-nexus",
+        "LB" => "Lebanon-nexus",
+        "crime" => "financially motivated",
+        "hacktivist" => "hacktivist",
+        "influence" => "influence operations",
+        "psoa" => "private-sector offensive actor",
+        "dev" => "cluster in development",
+        _ => return None,
+    })
+}
+
+/// Family words of the two-word schemes, with who uses them and the nexus they encode.
+const FAMILIES: &[(&str, &str, &str)] = &[
+    ("Panda", "CrowdStrike", "CN"),
+    ("Bear", "CrowdStrike", "RU"),
+    ("Kitten", "CrowdStrike", "IR"),
+    ("Chollima", "CrowdStrike", "KP"),
+    ("Tiger", "CrowdStrike", "IN"),
+    ("Leopard", "CrowdStrike", "PK"),
+    ("Buffalo", "CrowdStrike", "VN"),
+    ("Spider", "CrowdStrike", "crime"),
+    ("Jackal", "CrowdStrike", "hacktivist"),
+    ("Typhoon", "Microsoft", "CN"),
+    ("Blizzard", "Microsoft", "RU"),
+    ("Sandstorm", "Microsoft", "IR"),
+    ("Sleet", "Microsoft", "KP"),
+    ("Hail", "Microsoft", "KR"),
+    ("Cyclone", "Microsoft", "VN"),
+    ("Dust", "Microsoft", "TR"),
+    ("Rain", "Microsoft", "LB"),
+    ("Tempest", "Microsoft", "crime"),
+    ("Flood", "Microsoft", "influence"),
+    ("Tsunami", "Microsoft", "psoa"),
+    ("Taurus", "Unit 42", "CN"),
+    ("Ursa", "Unit 42", "RU"),
+    ("Serpens", "Unit 42", "IR"),
+    ("Pisces", "Unit 42", "KP"),
+    ("Libra", "Unit 42", "crime"),
+];
+
+/// First words that make ordinary phrases, not designations ("Giant Panda").
+const NOT_ADJECTIVES: &[&str] = &[
+    "A",
+    "An",
+    "The",
+    "This",
+    "That",
+    "Giant",
+    "Red",
+    "Kung",
+    "Fu",
+    "Teddy",
+    "Polar",
+    "Brown",
+    "Black",
+    "Grizzly",
+    "Care",
+    "Paper",
+    "Bengal",
+    "Siberian",
+    "Tamil",
+    "Super",
+    "Tropical",
+    "Winter",
+    "Snow",
+    "Desert",
+    "Perfect",
+    "Sand",
+    "Acid",
+    "Freezing",
+    "Heavy",
+    "Spring",
+    "Summer",
+    "Golden",
+    "Wolf",
+    "Camel",
+    "Jumping",
+    "Tarantula",
+    "Big",
+    "Little",
+    "Baby",
+    "Wild",
+    "White",
+    "Sea",
+    "Gummy",
+    "Pooh",
+    "Fox",
+    "Mother",
+    "Hidden",
+    "Crouching",
+    "Tony",
+    "Tigers",
+    "Detroit",
+    "Chicago",
+    "Cosmic",
+    "Star",
+    "Fairy",
+    "Holy",
+    "Blood",
+    "Blue",
+];
+
+/// Second words after Earth/Water/Void that make ordinary phrases ("Water Utilities").
+const NOT_NAMES: &[&str] = &[
+    "Day",
+    "Science",
+    "Sciences",
+    "Observation",
+    "Hour",
+    "Utility",
+    "Utilities",
+    "Treatment",
+    "Supply",
+    "Supplies",
+    "System",
+    "Systems",
+    "Sector",
+    "Plant",
+    "Plants",
+    "Facility",
+    "Facilities",
+    "Company",
+    "Companies",
+    "Infrastructure",
+    "Authority",
+    "Authorities",
+    "District",
+    "Districts",
+    "Services",
+    "Service",
+    "Management",
+    "Resources",
+    "Quality",
+    "Security",
+    "Safety",
+    "Sanitation",
+    "And",
+    "Or",
+    "Is",
+    "In",
+    "On",
+    "Of",
+    "The",
+    "Linux",
+    "Engine",
+    "Pipeline",
+    "Pipes",
+    "Works",
+    "Department",
+    "Board",
+    "Control",
+    "Network",
+    "Networks",
+    "Operators",
+    "Operator",
+    "Providers",
+    "Provider",
+    "Agency",
+    "Agencies",
+];
+
+struct Patterns {
+    codes: Regex,
+    families: Regex,
+    trend: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| {
+        let fam = FAMILIES
+            .iter()
+            .map(|(w, _, _)| *w)
+            .collect::<Vec<_>>()
+            .join("|");
+        // Built from constants: a failure here is a programming error caught by tests.
+        #[allow(clippy::expect_used)]
+        Patterns {
+            codes: Regex::new(
+                r"\b(?:(UNC)[ -]?(\d{3,5})|(Storm)[ -](\d{3,4})|(DEV)[ -](\d{4})|(TA)(\d{3,4})|(CL)-(STA|CRI|UNK|MOT)-(\d{3,5})|(TGR)-(STA|CRI|UNK)-(\d{3,5})|(APT)-(C)-(\d{2,3})|(APT) ?(\d{1,3})|(FIN)(\d{1,2})|(TAG)-(\d{2,3})|(UAC)-(\d{4}))\b",
+            )
+            .expect("designation code pattern"),
+            families: Regex::new(&format!(r"\b([A-Z][a-z]{{2,}}) ({fam})\b"))
+                .expect("designation family pattern"),
+            trend: Regex::new(r"\b(Earth|Water|Void) ([A-Z][a-z]{2,})\b")
+                .expect("designation trend pattern"),
+        }
+    })
+}
+
+fn code_scheme(prefix: &str) -> (&'static str, Option<&'static str>) {
+    match prefix {
+        "UNC" | "APT" | "FIN" => (
+            "Mandiant",
+            if prefix == "FIN" { Some("crime") } else { None },
+        ),
+        "Storm" | "DEV" => ("Microsoft", Some("dev")),
+        "TA" => ("Proofpoint", None),
+        "CL" | "TGR" => ("Unit 42", None),
+        "APT-C" => ("Qihoo 360", None),
+        "TAG" => ("Recorded Future", None),
+        "UAC" => ("CERT-UA", None),
+        _ => ("vendor", None),
+    }
+}
+
+/// Every designation in `text`, in order.
+pub fn find(text: &str) -> Vec<Designation> {
+    let p = patterns();
+    let mut out = Vec::new();
+    for c in p.codes.captures_iter(text) {
+        let Some(m) = c.get(0) else { continue };
+        let parts: Vec<&str> = c.iter().skip(1).flatten().map(|g| g.as_str()).collect();
+        let (name, prefix) = match parts.as_slice() {
+            ["UNC", n] => (format!("UNC{n}"), "UNC"),
+            ["Storm", n] => (format!("Storm-{n}"), "Storm"),
+            ["DEV", n] => (format!("DEV-{n}"), "DEV"),
+            ["TA", n] => (format!("TA{n}"), "TA"),
+            ["CL", k, n] => (format!("CL-{k}-{n}"), "CL"),
+            ["TGR", k, n] => (format!("TGR-{k}-{n}"), "TGR"),
+            ["APT", "C", n] => (format!("APT-C-{n}"), "APT-C"),
+            ["APT", n] => (format!("APT{n}"), "APT"),
+            ["FIN", n] => (format!("FIN{n}"), "FIN"),
+            ["TAG", n] => (format!("TAG-{n}"), "TAG"),
+            ["UAC", n] => (format!("UAC-{n}"), "UAC"),
+            _ => continue,
+        };
+        let (scheme, mut nexus) = code_scheme(prefix);
+        if let ["CL" | "TGR", kind, _] = parts.as_slice() {
+            nexus = match *kind {
+                "CRI" => Some("crime"),
+                _ => None,
+            };
+        }
+        out.push(Designation {
+            start: m.start(),
+            end: m.end(),
+            name,
+            scheme,
+            nexus,
+        });
+    }
+    for c in p.families.captures_iter(text) {
+        let (Some(m), Some(adj), Some(fam)) = (c.get(0), c.get(1), c.get(2)) else {
+            continue;
+        };
+        if NOT_ADJECTIVES.contains(&adj.as_str()) {
+            continue;
+        }
+        if let Some((_, scheme, nexus)) = FAMILIES.iter().find(|(w, _, _)| *w == fam.as_str()) {
+            out.push(Designation {
+                start: m.start(),
+                end: m.end(),
+                name: m.as_str().to_string(),
+                scheme,
+                nexus: Some(nexus),
+            });
+        }
+    }
+    for c in p.trend.captures_iter(text) {
+        let (Some(m), Some(name)) = (c.get(0), c.get(2)) else {
+            continue;
+        };
+        if NOT_NAMES.contains(&name.as_str()) {
+            continue;
+        }
+        out.push(Designation {
+            start: m.start(),
+            end: m.end(),
+            name: m.as_str().to_string(),
+            scheme: "Trend Micro",
+            nexus: None,
+        });
+    }
+    out.sort_by_key(|d| (d.start, std::cmp::Reverse(d.end)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expect: &[&str]) {
+        let got: Vec<String> = find(text)
+            .iter()
+            .map(|d| format!("{} [{}]", d.name, d.note()))
+            .collect();
+        assert_eq!(got, expect, "in {text:?}");
+    }
+
+    #[test]
+    fn codes() {
+        check(
+            "UNC5221 and Storm-0558 hit; TA577 too",
+            &[
+                "UNC5221 [not in the catalog; Mandiant naming scheme]",
+                "Storm-0558 [not in the catalog; Microsoft naming scheme (cluster in development)]",
+                "TA577 [not in the catalog; Proofpoint naming scheme]",
+            ],
+        );
+        check(
+            "CL-STA-1009 and APT-C-60 and DEV-0537",
+            &[
+                "CL-STA-1009 [not in the catalog; Unit 42 naming scheme]",
+                "APT-C-60 [not in the catalog; Qihoo 360 naming scheme]",
+                "DEV-0537 [not in the catalog; Microsoft naming scheme (cluster in development)]",
+            ],
+        );
+    }
+
+    #[test]
+    fn families_and_traps() {
+        check(
+            "Salty Panda and Velvet Typhoon",
+            &[
+                "Salty Panda [not in the catalog; CrowdStrike naming scheme (China-nexus)]",
+                "Velvet Typhoon [not in the catalog; Microsoft naming scheme (China-nexus)]",
+            ],
+        );
+        check("a giant panda, a Giant Panda, Super Typhoon Haiyan", &[]);
+        check("Water Utilities targeted; Earth Day", &[]);
+        check(
+            "Earth Krahang",
+            &["Earth Krahang [not in the catalog; Trend Micro naming scheme]"],
+        );
+        check("funicular TA5772x, STORM-1 storm-0558", &[]);
+    }
+}

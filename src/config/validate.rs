@@ -1,0 +1,2 @@
+pub fn load() {}
+pub fn load_str() {}

@@ -1,0 +1,1 @@
+//! The `when` expression language of a rule (written next).

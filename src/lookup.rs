@@ -1,0 +1,375 @@
+//! Answers to lookups, as plain data: who is an actor, what a sector or region covers,
+//! how the feeds are doing, what the config watches.
+//!
+//! The CLI (`lookup`, `feeds`, `check`) prints these as text or JSON; the Discord
+//! commands render the same data as embeds. No serenity or terminal types here.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::catalog::{self, ActorLookup, Catalog, Place};
+use crate::config::{Config, RuleConfig};
+use crate::store::FeedState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupKind {
+    Actor,
+    Sector,
+    Region,
+}
+
+impl LookupKind {
+    fn noun(self) -> &'static str {
+        match self {
+            LookupKind::Actor => "actor",
+            LookupKind::Sector => "sector",
+            LookupKind::Region => "region",
+        }
+    }
+}
+
+/// Nobody by that name; the closest known names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no {kind} named {name:?}{}", did_you_mean(suggestions))]
+pub struct NotFound {
+    pub kind: &'static str,
+    pub name: String,
+    pub suggestions: Vec<String>,
+}
+
+fn did_you_mean(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        let quoted: Vec<String> = s.iter().map(|x| format!("{x:?}")).collect();
+        format!("; did you mean {}?", quoted.join(", "))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorAnswer {
+    pub name: String,
+    /// Aliases grouped by naming scheme ("other" for unknown scheme).
+    pub aliases: BTreeMap<String, Vec<String>>,
+    pub origin: Option<String>,
+    pub kind: Option<String>,
+    pub mitre: Option<String>,
+    pub mitre_url: Option<String>,
+    pub sectors: Vec<String>,
+    pub countries: Vec<String>,
+    pub refs: Vec<String>,
+    pub sources: Vec<String>,
+    /// Rules that watch this actor.
+    pub watched_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SectorAnswer {
+    pub name: String,
+    pub id: String,
+    pub terms: Vec<String>,
+    pub watched_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionAnswer {
+    pub name: String,
+    pub kind: String,
+    pub terms: Vec<String>,
+    pub countries: Vec<String>,
+    pub watched_by: Vec<String>,
+}
+
+/// One lookup's answer. An alias two actors claim answers with both.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Answer {
+    Actors {
+        query: String,
+        /// More than one when the name is an alias several actors claim.
+        actors: Vec<ActorAnswer>,
+        ambiguous: bool,
+    },
+    Sector(SectorAnswer),
+    Region(RegionAnswer),
+}
+
+fn country_name(c: &Catalog, code: &str) -> String {
+    c.country_by_code(code)
+        .map(|x| x.name.clone())
+        .unwrap_or_else(|| code.to_string())
+}
+
+fn actor_answer(c: &Catalog, rules: &[RuleConfig], id: catalog::ActorId) -> ActorAnswer {
+    let a = &c.actors[id];
+    let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for al in &a.aliases {
+        aliases
+            .entry(al.scheme.clone().unwrap_or_else(|| "other".into()))
+            .or_default()
+            .push(al.name.clone());
+    }
+    let watched_by = rules
+        .iter()
+        .filter(|r| {
+            r.actors.iter().any(|n| match c.find_actor(n) {
+                ActorLookup::Found(x) => x == id,
+                ActorLookup::Ambiguous(xs) => xs.contains(&id),
+                ActorLookup::Unknown(_) => false,
+            })
+        })
+        .map(|r| r.name.clone())
+        .collect();
+    ActorAnswer {
+        name: a.name.clone(),
+        aliases,
+        origin: a.origin.as_deref().map(|o| country_name(c, o)),
+        kind: a.kind.clone(),
+        mitre_url: a
+            .mitre
+            .as_ref()
+            .map(|m| format!("https://attack.mitre.org/groups/{m}/")),
+        mitre: a.mitre.clone(),
+        sectors: a
+            .sectors
+            .iter()
+            .map(|s| {
+                c.find_sector(s)
+                    .map(|i| c.sectors[i].name.clone())
+                    .unwrap_or_else(|| s.clone())
+            })
+            .collect(),
+        countries: a.countries.iter().map(|x| country_name(c, x)).collect(),
+        refs: a.refs.clone(),
+        sources: a.sources.clone(),
+        watched_by,
+    }
+}
+
+/// Answer `lookup KIND NAME` from the catalog and the rules.
+pub fn lookup(
+    c: &Catalog,
+    rules: &[RuleConfig],
+    kind: LookupKind,
+    name: &str,
+) -> Result<Answer, NotFound> {
+    let not_found = |suggestions: Vec<String>| NotFound {
+        kind: kind.noun(),
+        name: name.to_string(),
+        suggestions,
+    };
+    match kind {
+        LookupKind::Actor => match c.find_actor(name) {
+            ActorLookup::Found(id) => Ok(Answer::Actors {
+                query: name.to_string(),
+                actors: vec![actor_answer(c, rules, id)],
+                ambiguous: false,
+            }),
+            ActorLookup::Ambiguous(ids) => Ok(Answer::Actors {
+                query: name.to_string(),
+                actors: ids.iter().map(|&i| actor_answer(c, rules, i)).collect(),
+                ambiguous: true,
+            }),
+            ActorLookup::Unknown(s) => Err(not_found(s)),
+        },
+        LookupKind::Sector => {
+            let i = c.find_sector(name).ok_or_else(|| not_found(c.suggest_sectors(name)))?;
+            let s = &c.sectors[i];
+            Ok(Answer::Sector(SectorAnswer {
+                name: s.name.clone(),
+                id: s.id.clone(),
+                terms: s.terms.iter().map(|t| t.text.clone()).collect(),
+                watched_by: rules
+                    .iter()
+                    .filter(|r| r.sectors.iter().any(|n| c.find_sector(n) == Some(i)))
+                    .map(|r| r.name.clone())
+                    .collect(),
+            }))
+        }
+        LookupKind::Region => {
+            let p = c.find_place(name).ok_or_else(|| not_found(c.suggest_places(name)))?;
+            let covered = c.place_countries(p);
+            let (kind, terms) = match p {
+                Place::Country(i) => ("country".to_string(), &c.countries[i].terms),
+                Place::Region(i) => (c.regions[i].kind.clone(), &c.regions[i].terms),
+            };
+            Ok(Answer::Region(RegionAnswer {
+                name: c.place_name(p).to_string(),
+                kind,
+                terms: terms.iter().map(|t| t.text.clone()).collect(),
+                countries: covered.iter().map(|x| country_name(c, x)).collect(),
+                watched_by: rules
+                    .iter()
+                    .filter(|r| {
+                        r.regions.iter().any(|n| {
+                            c.find_place(n)
+                                .is_some_and(|q| q == p || covered.is_subset(&c.place_countries(q)))
+                        })
+                    })
+                    .map(|r| r.name.clone())
+                    .collect(),
+            }))
+        }
+    }
+}
+
+fn line(out: &mut String, label: &str, value: &str) {
+    if !value.is_empty() {
+        out.push_str(&format!("{label:<12} {value}\n"));
+    }
+}
+
+impl Answer {
+    /// The terminal rendering.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        match self {
+            Answer::Actors {
+                query,
+                actors,
+                ambiguous,
+            } => {
+                if *ambiguous {
+                    out.push_str(&format!(
+                        "{query:?} is claimed by {} actors:\n\n",
+                        actors.len()
+                    ));
+                }
+                for a in actors {
+                    out.push_str(&format!("{}\n", a.name));
+                    for (scheme, names) in &a.aliases {
+                        line(&mut out, &format!("  {scheme}:"), &names.join(", "));
+                    }
+                    line(&mut out, "origin:", a.origin.as_deref().unwrap_or(""));
+                    line(&mut out, "kind:", a.kind.as_deref().unwrap_or(""));
+                    if let (Some(m), Some(u)) = (&a.mitre, &a.mitre_url) {
+                        line(&mut out, "ATT&CK:", &format!("{m} {u}"));
+                    }
+                    line(&mut out, "sectors:", &a.sectors.join(", "));
+                    line(&mut out, "countries:", &a.countries.join(", "));
+                    line(&mut out, "watched by:", &a.watched_by.join(", "));
+                    line(&mut out, "sources:", &a.sources.join(", "));
+                    out.push('\n');
+                }
+            }
+            Answer::Sector(s) => {
+                out.push_str(&format!("{}\n", s.name));
+                line(&mut out, "terms:", &s.terms.join(", "));
+                line(&mut out, "watched by:", &s.watched_by.join(", "));
+            }
+            Answer::Region(r) => {
+                out.push_str(&format!("{} ({})\n", r.name, r.kind));
+                line(&mut out, "terms:", &r.terms.join(", "));
+                line(&mut out, "countries:", &r.countries.join(", "));
+                line(&mut out, "watched by:", &r.watched_by.join(", "));
+            }
+        }
+        out
+    }
+}
+
+/// One row of the feeds table (`feeds --format json`, `/feeds`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedRow {
+    pub name: String,
+    pub url: String,
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    pub items_seen: u64,
+    pub next_poll: Option<String>,
+}
+
+fn ts(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// Every configured feed with its stored health, failing feeds first.
+pub fn feeds(config: &Config, states: &[FeedState]) -> Vec<FeedRow> {
+    let mut rows: Vec<FeedRow> = config
+        .feeds
+        .iter()
+        .map(|f| {
+            let s = states.iter().find(|s| s.name == f.name);
+            FeedRow {
+                name: f.name.clone(),
+                url: f.source.to_string(),
+                last_success: ts(s.and_then(|s| s.last_success)),
+                last_error: s.and_then(|s| s.last_error.clone()),
+                consecutive_failures: s.map_or(0, |s| s.consecutive_failures),
+                items_seen: s.map_or(0, |s| s.items_seen),
+                next_poll: ts(s.and_then(|s| s.next_poll)),
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.consecutive_failures));
+    rows
+}
+
+/// The feeds table for a terminal.
+pub fn feeds_text(rows: &[FeedRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let status = if r.consecutive_failures > 0 {
+            format!("FAILING x{}", r.consecutive_failures)
+        } else if r.last_success.is_some() {
+            "ok".to_string()
+        } else {
+            "never polled".to_string()
+        };
+        out.push_str(&format!("{} [{status}]\n", r.name));
+        line(&mut out, "  url:", &r.url);
+        line(&mut out, "  last ok:", r.last_success.as_deref().unwrap_or("never"));
+        line(&mut out, "  error:", r.last_error.as_deref().unwrap_or(""));
+        line(&mut out, "  items:", &r.items_seen.to_string());
+        line(&mut out, "  next poll:", r.next_poll.as_deref().unwrap_or("-"));
+    }
+    out
+}
+
+/// `check`'s one-screen summary.
+pub fn summary(config: &Config) -> String {
+    let mut out = format!("{}: ok\n", config.path.display());
+    let c = &config.catalog_data;
+    out.push_str(&format!(
+        "catalog: {} actors ({} aliases), {} sectors, {} countries, {} regions\n",
+        c.actors.len(),
+        c.actors.iter().map(|a| a.aliases.len()).sum::<usize>(),
+        c.sectors.len(),
+        c.countries.len(),
+        c.regions.len()
+    ));
+    out.push_str(&format!("feeds: {}\n", config.feeds.len()));
+    for f in &config.feeds {
+        out.push_str(&format!(
+            "  {} every {} <- {}\n",
+            f.name,
+            humantime::format_duration(f.interval),
+            f.source
+        ));
+    }
+    out.push_str(&format!("rules: {}\n", config.rules.len()));
+    for r in &config.rules {
+        let mut watch = Vec::new();
+        for (label, list) in [
+            ("actors", &r.actors),
+            ("sectors", &r.sectors),
+            ("regions", &r.regions),
+        ] {
+            if !list.is_empty() {
+                watch.push(format!("{label} {}", list.join(", ")));
+            }
+        }
+        let dest = match r.channel {
+            Some(ch) => format!("channel {}", ch.0),
+            None => "console only".to_string(),
+        };
+        out.push_str(&format!("  {} -> {dest}: {}\n", r.name, watch.join("; ")));
+    }
+    for w in &config.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out
+}

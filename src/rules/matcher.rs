@@ -1,0 +1,336 @@
+//! The compiled multi-pattern matcher: every term of every entity in one automaton.
+//!
+//! Terms are folded (`fold`) and expanded into spelling variants (`TG-3390` also as
+//! `tg3390`; `LuckyMouse` also as `lucky mouse`), then compiled into one Aho-Corasick
+//! automaton searched with *overlapping* semantics: real catalogs nest names inside
+//! other names, and leftmost-longest alone drops a valid short hit whenever a longer
+//! candidate at the same position fails its boundary check. Boundaries are then checked
+//! on the folded text, with one allowance for mangled feeds: two terms glued together
+//! ("Naikon APTTG-3390") vouch for each other's shared edge. Finally a hit strictly
+//! inside another accepted hit is dropped, so "Naikon APT" is reported, not "Naikon".
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use super::fold::{fold, fold_term, Folded};
+
+/// How one term must be matched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TermFlags {
+    /// Needs context (an ordinary word too).
+    pub weak: bool,
+    /// Must be written with exactly this letter case.
+    pub exact_case: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Term<T> {
+    payload: T,
+    /// As the catalog writes it (used for exact-case checks).
+    text: String,
+    flags: TermFlags,
+}
+
+/// One accepted occurrence of a term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit<'m, T> {
+    pub payload: &'m T,
+    pub flags: TermFlags,
+    /// Byte range in the original text.
+    pub start: usize,
+    pub end: usize,
+    /// Byte range in the folded text (for context checks).
+    pub fstart: usize,
+    pub fend: usize,
+}
+
+/// A compiled set of terms. `T` says what a term means (an entity, a rule, ...).
+pub struct Matcher<T> {
+    ac: Option<AhoCorasick>,
+    /// Pattern id -> terms that fold to it.
+    patterns: Vec<Vec<u32>>,
+    terms: Vec<Term<T>>,
+}
+
+impl<T> std::fmt::Debug for Matcher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("terms", &self.terms.len())
+            .field("patterns", &self.patterns.len())
+            .finish()
+    }
+}
+
+/// Spelling variants of a folded term: as is, without spaces, and with a space between
+/// letters and digits ("tg 3390" -> "tg3390"; "apt27" -> "apt 27").
+fn variants(folded: &str) -> Vec<String> {
+    let mut out = vec![folded.to_string()];
+    let joined: String = folded.chars().filter(|c| *c != ' ').collect();
+    if joined.chars().count() >= 4 && !out.contains(&joined) {
+        out.push(joined.clone());
+    }
+    let mut split = String::with_capacity(joined.len() + 2);
+    let mut prev: Option<char> = None;
+    for c in joined.chars() {
+        if let Some(p) = prev {
+            if (p.is_alphabetic() && c.is_ascii_digit())
+                || (p.is_ascii_digit() && c.is_alphabetic())
+            {
+                split.push(' ');
+            }
+        }
+        split.push(c);
+        prev = Some(c);
+    }
+    if !out.contains(&split) {
+        out.push(split);
+    }
+    out
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// Remove separators, keeping case: for exact-case comparison.
+fn squeeze(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '_' | '\u{2010}'..='\u{2015}'))
+        .collect()
+}
+
+/// Minimum folded length of two glued terms that vouch for each other.
+const GLUE_MIN: usize = 3;
+
+impl<T> Matcher<T> {
+    /// Compile `terms` (text, flags, payload). Empty or separator-only terms are skipped.
+    pub fn new(terms: impl IntoIterator<Item = (String, TermFlags, T)>) -> Matcher<T> {
+        let mut index: std::collections::HashMap<String, usize> = Default::default();
+        let mut pats: Vec<String> = Vec::new();
+        let mut patterns: Vec<Vec<u32>> = Vec::new();
+        let mut stored = Vec::new();
+        for (text, flags, payload) in terms {
+            let folded = fold_term(&text);
+            if folded.trim().is_empty() {
+                continue;
+            }
+            let tid = stored.len() as u32;
+            stored.push(Term {
+                payload,
+                text,
+                flags,
+            });
+            for v in variants(&folded) {
+                let pid = *index.entry(v.clone()).or_insert_with(|| {
+                    pats.push(v);
+                    patterns.push(Vec::new());
+                    patterns.len() - 1
+                });
+                if !patterns[pid].contains(&tid) {
+                    patterns[pid].push(tid);
+                }
+            }
+        }
+        let ac = if pats.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(&pats)
+                .ok()
+        };
+        Matcher {
+            ac,
+            patterns,
+            terms: stored,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Fold `text` and find every accepted hit in it.
+    pub fn find<'m>(&'m self, text: &str) -> (Folded, Vec<Hit<'m, T>>) {
+        let f = fold(text);
+        let hits = self.find_folded(text, &f);
+        (f, hits)
+    }
+
+    /// Every accepted hit in already-folded text, ordered by position.
+    pub fn find_folded<'m>(&'m self, original: &str, f: &Folded) -> Vec<Hit<'m, T>> {
+        let Some(ac) = &self.ac else {
+            return Vec::new();
+        };
+        let ft = f.text.as_str();
+        struct Cand {
+            pid: usize,
+            s: usize,
+            e: usize,
+            left: bool,
+            right: bool,
+        }
+        let mut cands: Vec<Cand> = Vec::new();
+        for m in ac.find_overlapping_iter(ft) {
+            let (s, e) = (m.start(), m.end());
+            let first = ft[s..e].chars().next().unwrap_or(' ');
+            let last = ft[s..e].chars().next_back().unwrap_or(' ');
+            let before = ft[..s].chars().next_back();
+            let after = ft[e..].chars().next();
+            let left = !is_word_char(first) || before.is_none_or(|c| !is_word_char(c));
+            let right = !is_word_char(last) || after.is_none_or(|c| !is_word_char(c));
+            cands.push(Cand {
+                pid: m.pattern().as_usize(),
+                s,
+                e,
+                left,
+                right,
+            });
+        }
+        if cands.is_empty() {
+            return Vec::new();
+        }
+        // Glued terms vouch for each other: "naikon apt" + "tg 3390" in "naikon apttg 3390".
+        let glued: Vec<(usize, usize)> = cands
+            .iter()
+            .filter(|c| c.e - c.s >= GLUE_MIN)
+            .map(|c| (c.s, c.e))
+            .collect();
+        let ok_ends: Vec<usize> = cands
+            .iter()
+            .filter(|c| c.left && c.e - c.s >= GLUE_MIN)
+            .map(|c| c.e)
+            .collect();
+        let ok_starts: Vec<usize> = cands
+            .iter()
+            .filter(|c| c.right && c.e - c.s >= GLUE_MIN)
+            .map(|c| c.s)
+            .collect();
+        for c in cands.iter_mut() {
+            if c.e - c.s < GLUE_MIN {
+                continue;
+            }
+            if !c.left && ok_ends.contains(&c.s) && glued.iter().any(|g| g.1 == c.s) {
+                c.left = true;
+            }
+            if !c.right && ok_starts.contains(&c.e) && glued.iter().any(|g| g.0 == c.e) {
+                c.right = true;
+            }
+        }
+        let mut hits: Vec<Hit<'m, T>> = Vec::new();
+        for c in cands.iter().filter(|c| c.left && c.right) {
+            let (os, oe) = f.original_range(c.s, c.e);
+            let written = &original[os..oe];
+            for &tid in &self.patterns[c.pid] {
+                let term = &self.terms[tid as usize];
+                if term.flags.exact_case && squeeze(written) != squeeze(&term.text) {
+                    continue;
+                }
+                hits.push(Hit {
+                    payload: &term.payload,
+                    flags: term.flags,
+                    start: os,
+                    end: oe,
+                    fstart: c.s,
+                    fend: c.e,
+                });
+            }
+        }
+        // Drop hits strictly inside a longer accepted hit.
+        hits.sort_by_key(|h| (h.fstart, std::cmp::Reverse(h.fend)));
+        let spans: Vec<(usize, usize)> = hits.iter().map(|h| (h.fstart, h.fend)).collect();
+        hits.retain(|h| {
+            !spans
+                .iter()
+                .any(|&(s, e)| s <= h.fstart && h.fend <= e && (e - s) > (h.fend - h.fstart))
+        });
+        hits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(terms: &[(&str, bool)]) -> Matcher<String> {
+        Matcher::new(terms.iter().map(|(t, exact)| {
+            (
+                t.to_string(),
+                TermFlags {
+                    weak: false,
+                    exact_case: *exact,
+                },
+                t.to_string(),
+            )
+        }))
+    }
+
+    fn check(terms: &[(&str, bool)], text: &str, expect: &[&str]) {
+        let matcher = m(terms);
+        let (_, hits) = matcher.find(text);
+        let got: Vec<String> = hits
+            .iter()
+            .map(|h| format!("{}={}", h.payload, &text[h.start..h.end]))
+            .collect();
+        assert_eq!(got, expect, "in {text:?}");
+    }
+
+    #[test]
+    fn word_boundaries() {
+        check(&[("Oman", false)], "a woman in Oman", &["Oman=Oman"]);
+        check(&[("Mali", false)], "malicious Somalia", &[]);
+        check(&[("APT2", false)], "APT28 and APT2.", &["APT2=APT2"]);
+    }
+
+    #[test]
+    fn spelling_variants() {
+        let terms = [("TG-3390", false), ("Lucky Mouse", false)];
+        check(&terms, "TG3390", &["TG-3390=TG3390"]);
+        check(&terms, "TG 3390", &["TG-3390=TG 3390"]);
+        check(&terms, "LuckyMouse", &["Lucky Mouse=LuckyMouse"]);
+        check(&[("APT27", false)], "APT 27", &["APT27=APT 27"]);
+    }
+
+    #[test]
+    fn mangled_seed_text() {
+        let terms = [
+            ("Gallium", false),
+            ("Soft Cell", false),
+            ("Naikon", false),
+            ("Naikon APT", false),
+            ("TG-3390", false),
+            ("APT27", false),
+            ("Emissary Panda", false),
+        ];
+        check(
+            &terms,
+            "Gallium (Soft Cell)Naikon APTTG-3390 (APT27, Emissary Panda)",
+            &[
+                "Gallium=Gallium",
+                "Soft Cell=Soft Cell",
+                "Naikon APT=Naikon APT",
+                "TG-3390=TG-3390",
+                "APT27=APT27",
+                "Emissary Panda=Emissary Panda",
+            ],
+        );
+    }
+
+    #[test]
+    fn nested_terms_survive_a_failed_longer_candidate() {
+        // Leftmost-longest would pick "foo bar" (which fails its boundary) and lose "foo".
+        check(
+            &[("foo", false), ("foo barx", false)],
+            "foo barxy",
+            &["foo=foo"],
+        );
+    }
+
+    #[test]
+    fn exact_case() {
+        check(&[("US", true)], "let us see the US", &["US=US"]);
+    }
+}

@@ -1,0 +1,563 @@
+//! Items and dedupe, and the poll commit: one poll's outcome (feed state, new items,
+//! the alerts they raise) written in one transaction, so a crash never leaves an item
+//! marked seen without its alerts queued, nor alerts for items not stored.
+//!
+//! Dedupe, per feed: an item is known if its key is stored (publisher edits that keep the
+//! key update the text quietly and never re-alert), if its key was stored as another
+//! key's alias, or if its canonical URL is stored under another key (GUID churn: the new
+//! key is kept as an alias). Across feeds items are new in each; the outbox drops a
+//! second alert for the same article and channel (see `alerts`).
+//!
+//! Must not: match, build alerts or judge an item's age (that is the `decide` callback's
+//! job), or read the clock.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::alerts::{self, QueuedAlert, Status};
+use super::{feeds, Fault, Store, StoreError, Ts};
+use crate::model::{Alert, Item};
+
+/// One successful poll of a feed, as the ingest orchestrator hands it to the store.
+#[derive(Debug, Clone, Copy)]
+pub struct PollCommit<'a> {
+    pub feed: &'a str,
+    pub url: &'a str,
+    /// Normalized items, newest first as the feed gave them.
+    pub items: &'a [Item],
+    /// Validators for the next conditional request; `None` keeps the stored one (a 304
+    /// need not repeat them) unless the feed's URL changed.
+    pub etag: Option<&'a str>,
+    pub last_modified: Option<&'a str>,
+    pub at: DateTime<Utc>,
+    pub next_poll: Option<DateTime<Utc>>,
+    /// How to treat a feed that has never been polled successfully.
+    pub mode: SeedMode,
+    /// `false`: alerts are stored as "skipped" (no Discord sink); `true`: "pending".
+    pub deliver: bool,
+}
+
+/// First contact with a feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedMode {
+    /// Mark every current item seen; `decide` runs only for the newest `backfill` of them
+    /// (by published date, undated last). `run`'s behaviour.
+    Seed { backfill: usize },
+    /// `decide` runs for every new item even on first contact. `once`'s behaviour.
+    AlertAll,
+}
+
+/// What one poll changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollOutcome {
+    /// Items stored for the first time (not counting keys recognised by URL).
+    pub new_items: usize,
+    /// This was the feed's first successful poll.
+    pub seeded: bool,
+    /// Alerts queued, oldest item first; a duplicate of an alert already in the outbox
+    /// (same article, same channel) is dropped and not listed.
+    pub alerts: Vec<QueuedAlert>,
+    /// The feed had failed before this poll (`consecutive_failures` was > 0).
+    pub recovered: bool,
+    /// A "feed failing" notice had been sent; this poll cleared the flag.
+    pub was_failing_notified: bool,
+}
+
+impl Store {
+    /// Writes one poll in one transaction: upserts the feed state, stores new items
+    /// (dedupe), calls `decide` for each new item that may alert and queues what it
+    /// returns. New items are handled in reverse feed order (oldest first, usually), so
+    /// the outbox delivers in reading order.
+    pub fn commit_poll(
+        &mut self,
+        poll: &PollCommit<'_>,
+        decide: &mut dyn FnMut(&Item) -> Vec<Alert>,
+    ) -> Result<PollOutcome, StoreError> {
+        self.poll_transaction(poll, decide, true)
+            .map_err(|f| f.at(&self.path, "commit poll"))
+    }
+
+    /// Exactly `commit_poll`, then a rollback: the outcome (alerts included, ids too) is
+    /// what a real commit would give now, and the database is left as it was.
+    pub fn commit_poll_dry(
+        &mut self,
+        poll: &PollCommit<'_>,
+        decide: &mut dyn FnMut(&Item) -> Vec<Alert>,
+    ) -> Result<PollOutcome, StoreError> {
+        self.poll_transaction(poll, decide, false)
+            .map_err(|f| f.at(&self.path, "dry-run poll"))
+    }
+
+    /// Stores the entities the matcher found in an item (JSON, replacing any earlier).
+    /// `key` may be any key the item was seen under. Not for dry runs: this writes.
+    pub fn set_item_entities(
+        &mut self,
+        feed: &str,
+        key: &str,
+        json: &str,
+    ) -> Result<(), StoreError> {
+        let write = || -> Result<(), Fault> {
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(json) {
+                return Err(Fault::Data(format!(
+                    "entities of item {key:?} are not JSON: {e}"
+                )));
+            }
+            let sql = "UPDATE items SET entities = ?3
+                       WHERE (feed = ?1 AND key = ?2)
+                          OR id = (SELECT item_id FROM item_aliases WHERE feed = ?1 AND key = ?2)";
+            match self
+                .conn
+                .prepare_cached(sql)?
+                .execute(params![feed, key, json])?
+            {
+                0 => Err(Fault::NotFound(format!("item {key:?} in feed {feed:?}"))),
+                _ => Ok(()),
+            }
+        };
+        write().map_err(|f| f.at(&self.path, "store item entities"))
+    }
+
+    fn poll_transaction(
+        &mut self,
+        poll: &PollCommit<'_>,
+        decide: &mut dyn FnMut(&Item) -> Vec<Alert>,
+        persist: bool,
+    ) -> Result<PollOutcome, Fault> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcome = apply(&tx, poll, decide)?;
+        if persist {
+            tx.commit()?;
+        } else {
+            tx.rollback()?;
+        }
+        Ok(outcome)
+    }
+}
+
+fn apply(
+    conn: &Connection,
+    poll: &PollCommit<'_>,
+    decide: &mut dyn FnMut(&Item) -> Vec<Alert>,
+) -> Result<PollOutcome, Fault> {
+    let prior = feeds::prior(conn, poll.feed)?;
+    feeds::record_success(conn, poll)?;
+
+    let mut fresh = Vec::new();
+    for (i, item) in poll.items.iter().enumerate().rev() {
+        if insert(conn, poll.feed, item, poll.at)? {
+            fresh.push(i);
+        }
+    }
+    let eligible = match poll.mode {
+        SeedMode::Seed { backfill } if !prior.seeded => newest(poll.items, &fresh, backfill),
+        _ => fresh.clone(),
+    };
+
+    let status = if poll.deliver {
+        Status::Pending
+    } else {
+        Status::Skipped
+    };
+    let mut queued = Vec::new();
+    for item in eligible.iter().map(|&i| &poll.items[i]) {
+        for alert in decide(item) {
+            if let Some(q) = alerts::enqueue(conn, poll.feed, item, alert, status, poll.at)? {
+                queued.push(q);
+            }
+        }
+    }
+    Ok(PollOutcome {
+        new_items: fresh.len(),
+        seeded: !prior.seeded,
+        alerts: queued,
+        recovered: prior.consecutive_failures > 0,
+        was_failing_notified: prior.failing_notified,
+    })
+}
+
+/// The newest `n` of the `fresh` indices by published date (undated last, ties in feed
+/// order), kept in `fresh` order.
+fn newest(items: &[Item], fresh: &[usize], n: usize) -> Vec<usize> {
+    let mut by_date = fresh.to_vec();
+    // `None < Some`, so descending order puts undated items last.
+    by_date.sort_by(|&a, &b| items[b].published.cmp(&items[a].published).then(a.cmp(&b)));
+    by_date.truncate(n);
+    fresh
+        .iter()
+        .copied()
+        .filter(|i| by_date.contains(i))
+        .collect()
+}
+
+/// Stores `item` as seen in `feed`; `true` if it was not known before.
+fn insert(conn: &Connection, feed: &str, item: &Item, at: DateTime<Utc>) -> Result<bool, Fault> {
+    let key = item.key.0.as_str();
+    let by_key = "SELECT id FROM items WHERE feed = ?1 AND key = ?2";
+    let id: Option<i64> = conn
+        .prepare_cached(by_key)?
+        .query_row(params![feed, key], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = id {
+        refresh(conn, id, item)?;
+        return Ok(false);
+    }
+    let by_alias = "SELECT 1 FROM item_aliases WHERE feed = ?1 AND key = ?2";
+    if conn.prepare_cached(by_alias)?.exists(params![feed, key])? {
+        return Ok(false);
+    }
+    if let Some(url) = item.url.as_deref() {
+        let by_url = "SELECT id FROM items WHERE feed = ?1 AND url = ?2 ORDER BY id LIMIT 1";
+        let id: Option<i64> = conn
+            .prepare_cached(by_url)?
+            .query_row(params![feed, url], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            let alias = "INSERT INTO item_aliases (feed, key, item_id) VALUES (?1, ?2, ?3)";
+            conn.prepare_cached(alias)?
+                .execute(params![feed, key, id])?;
+            return Ok(false);
+        }
+    }
+    let sql = "INSERT INTO items (feed, key, guid, url, title, published, summary, content,
+                                  first_seen)
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    conn.prepare_cached(sql)?.execute(params![
+        feed,
+        key,
+        item.guid,
+        item.url,
+        item.title,
+        item.published.map(Ts),
+        item.summary,
+        item.content,
+        Ts(at),
+    ])?;
+    Ok(true)
+}
+
+/// A publisher edit under the same key: take the new non-empty text, write only if it
+/// differs (so the full-text index is touched only then). Date and URL stay as first seen.
+fn refresh(conn: &Connection, id: i64, item: &Item) -> Result<(), Fault> {
+    let sql = "UPDATE items SET title = iif(?2 <> '', ?2, title),
+                                summary = iif(?3 <> '', ?3, summary),
+                                content = iif(?4 <> '', ?4, content)
+               WHERE id = ?1
+                 AND ((?2 <> '' AND title IS NOT ?2) OR (?3 <> '' AND summary IS NOT ?3)
+                      OR (?4 <> '' AND content IS NOT ?4))";
+    conn.prepare_cached(sql)?
+        .execute(params![id, item.title, item.summary, item.content])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    fn seed(backfill: usize) -> SeedMode {
+        SeedMode::Seed { backfill }
+    }
+
+    #[test]
+    fn an_item_with_a_stored_key_is_not_new_even_when_edited() {
+        let mut store = Store::in_memory().unwrap();
+        let first = items("a", 2);
+        let (outcome, _) = alert_all(&mut store, "a", &first);
+        assert_eq!(outcome.new_items, 2);
+
+        let mut edited = first.clone();
+        edited[0].title = "Fixed typo in the title".into();
+        edited[0].published = Some(at(500));
+        edited[1].summary = String::new();
+        let (outcome, called) = alert_all(&mut store, "a", &edited);
+        assert_eq!(
+            (outcome.new_items, called.len(), outcome.alerts.len()),
+            (0, 0, 0)
+        );
+        let (title, summary, published): (String, String, String) = store
+            .conn
+            .query_row(
+                "SELECT title, summary, published FROM items WHERE key = 'guid:a-0'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(title, "Fixed typo in the title");
+        assert_eq!(summary, "Summary of guid:a-0");
+        assert_eq!(
+            published, "2021-08-03T12:00:00.000000000Z",
+            "date as first seen"
+        );
+        let kept: String = store
+            .conn
+            .query_row(
+                "SELECT summary FROM items WHERE key = 'guid:a-1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, "Summary of guid:a-1", "empty text does not erase");
+    }
+
+    #[test]
+    fn a_new_key_on_a_stored_url_is_not_new_and_stays_seen() {
+        let mut store = Store::in_memory().unwrap();
+        let url = Some("https://news.test/story");
+        let original = [item("a", "guid:1", url, Some(0))];
+        assert_eq!(alert_all(&mut store, "a", &original).0.alerts.len(), 1);
+
+        let churned = [item("a", "guid:1-v2", url, Some(0))];
+        let (outcome, called) = alert_all(&mut store, "a", &churned);
+        assert_eq!((outcome.new_items, called.len()), (0, 0));
+
+        // The churned key is remembered even if the link later changes.
+        let moved = [item(
+            "a",
+            "guid:1-v2",
+            Some("https://news.test/story-moved"),
+            None,
+        )];
+        let (outcome, _) = alert_all(&mut store, "a", &moved);
+        assert_eq!(outcome.new_items, 0);
+        let state = store.feed_state("a").unwrap().unwrap();
+        assert_eq!(state.items_seen, 1, "one article, two keys");
+        assert_eq!(store.counts().unwrap().items, 1);
+    }
+
+    #[test]
+    fn the_same_url_in_two_feeds_is_new_in_each_but_alerts_once_per_channel() {
+        let mut store = Store::in_memory().unwrap();
+        let url = Some("https://news.test/shared");
+        let in_a = [item("a", "guid:a1", url, Some(0))];
+        let in_b = [item("b", "guid:b1", url, Some(0))];
+        let (outcome, _) = alert_all(&mut store, "a", &in_a);
+        assert_eq!((outcome.new_items, outcome.alerts.len()), (1, 1));
+
+        // Same article, same channel 1, plus channel 2 and the console.
+        let p = poll("b", &in_b, SeedMode::AlertAll);
+        let outcome = store
+            .commit_poll(&p, &mut |item: &Item| {
+                vec![
+                    alert(item, Some(1)),
+                    alert(item, Some(2)),
+                    alert(item, None),
+                ]
+            })
+            .unwrap();
+        assert_eq!(outcome.new_items, 1);
+        let channels: Vec<_> = outcome
+            .alerts
+            .iter()
+            .map(|q| q.alert.channel.map(|c| c.0))
+            .collect();
+        assert_eq!(channels, [Some(2), None]);
+        assert_eq!(store.counts().unwrap().alerts_pending, 3);
+        assert_eq!(store.feed_state("b").unwrap().unwrap().items_seen, 1);
+    }
+
+    #[test]
+    fn items_without_a_url_dedupe_by_feed_and_key() {
+        let mut store = Store::in_memory().unwrap();
+        let in_a = [item("a", "hash:x", None, Some(0))];
+        let in_b = [item("b", "hash:x", None, Some(0))];
+        assert_eq!(alert_all(&mut store, "a", &in_a).0.alerts.len(), 1);
+        assert_eq!(alert_all(&mut store, "b", &in_b).0.alerts.len(), 1);
+        assert_eq!(alert_all(&mut store, "a", &in_a).0.new_items, 0);
+        let dedupe: Vec<String> = store
+            .conn
+            .prepare("SELECT dedupe FROM alerts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(dedupe, ["a\nhash:x", "b\nhash:x"]);
+    }
+
+    #[test]
+    fn duplicates_within_one_poll_count_once() {
+        let mut store = Store::in_memory().unwrap();
+        let batch = [
+            item("a", "guid:1", Some("https://news.test/1"), Some(1)),
+            item("a", "guid:1", Some("https://news.test/1"), Some(1)),
+            item("a", "guid:2", Some("https://news.test/1"), Some(1)),
+        ];
+        let (outcome, called) = alert_all(&mut store, "a", &batch);
+        assert_eq!((outcome.new_items, called.len()), (1, 1));
+        assert_eq!(store.feed_state("a").unwrap().unwrap().items_seen, 1);
+    }
+
+    #[test]
+    fn seeding_marks_everything_seen_and_alerts_nothing() {
+        let mut store = Store::in_memory().unwrap();
+        let first = items("a", 5);
+        let (outcome, called) = commit_with(&mut store, &poll("a", &first, seed(0)), Some(1));
+        assert!(outcome.seeded);
+        assert_eq!(
+            (outcome.new_items, called.len(), outcome.alerts.len()),
+            (5, 0, 0)
+        );
+        assert!(store.feed_state("a").unwrap().unwrap().seeded);
+
+        // Later polls alert on what is new, and only that.
+        let mut next = vec![item(
+            "a",
+            "guid:new",
+            Some("https://news.test/new"),
+            Some(9),
+        )];
+        next.extend(first);
+        let (outcome, called) = commit_with(&mut store, &poll("a", &next, seed(0)), Some(1));
+        assert!(!outcome.seeded);
+        assert_eq!(called, ["guid:new"]);
+        assert_eq!(alert_keys(&outcome), ["guid:new"]);
+    }
+
+    #[test]
+    fn seeding_with_backfill_alerts_the_newest_by_date_undated_last() {
+        let mut store = Store::in_memory().unwrap();
+        // Feed order is not date order; two items have no date.
+        let batch = [
+            item("a", "guid:undated-1", Some("https://n.test/u1"), None),
+            item("a", "guid:old", Some("https://n.test/old"), Some(1)),
+            item("a", "guid:newest", Some("https://n.test/newest"), Some(30)),
+            item("a", "guid:undated-2", Some("https://n.test/u2"), None),
+            item("a", "guid:middle", Some("https://n.test/middle"), Some(20)),
+        ];
+        let (outcome, called) = commit_with(&mut store, &poll("a", &batch, seed(2)), Some(1));
+        assert_eq!(outcome.new_items, 5);
+        // Handled in reverse feed order.
+        assert_eq!(called, ["guid:middle", "guid:newest"]);
+
+        let mut store = Store::in_memory().unwrap();
+        let (_, called) = commit_with(&mut store, &poll("a", &batch, seed(4)), Some(1));
+        assert_eq!(
+            called,
+            ["guid:middle", "guid:newest", "guid:old", "guid:undated-1"]
+        );
+
+        let mut store = Store::in_memory().unwrap();
+        let (_, called) = commit_with(&mut store, &poll("a", &batch, seed(99)), Some(1));
+        assert_eq!(called.len(), 5);
+    }
+
+    #[test]
+    fn alert_all_alerts_every_new_item_on_first_contact() {
+        let mut store = Store::in_memory().unwrap();
+        let batch = items("a", 3);
+        let (outcome, called) = alert_all(&mut store, "a", &batch);
+        assert!(outcome.seeded);
+        assert_eq!(called, ["guid:a-2", "guid:a-1", "guid:a-0"]);
+        assert_eq!(alert_keys(&outcome), called);
+        assert!(store.feed_state("a").unwrap().unwrap().seeded);
+        // A later `run` does not seed again.
+        let (outcome, _) = commit_with(&mut store, &poll("a", &batch, seed(0)), Some(1));
+        assert!(!outcome.seeded);
+    }
+
+    #[test]
+    fn without_a_sink_alerts_are_stored_as_skipped() {
+        let mut store = Store::in_memory().unwrap();
+        let batch = items("a", 2);
+        let mut p = poll("a", &batch, SeedMode::AlertAll);
+        p.deliver = false;
+        let (outcome, _) = commit_with(&mut store, &p, Some(1));
+        assert_eq!(outcome.alerts.len(), 2);
+        let counts = store.counts().unwrap();
+        assert_eq!((counts.alerts_skipped, counts.alerts_pending), (2, 0));
+        assert!(store.pending_alerts(10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_dry_run_computes_the_real_outcome_and_changes_nothing() {
+        let (_dir, path) = temp_db();
+        let mut store = Store::open(&path).unwrap();
+        seed_feed(&mut store, "a", 3);
+        store
+            .record_failure("a", FEED_URL, "HTTP 500", at(61), Some(at(70)))
+            .unwrap();
+        store
+            .conn
+            .pragma_update(None, "wal_checkpoint", "TRUNCATE")
+            .unwrap();
+        let file_before = std::fs::read(&path).unwrap();
+        let dump_before = dump(&store.conn);
+
+        let mut batch = vec![item(
+            "a",
+            "guid:new",
+            Some("https://news.test/new"),
+            Some(5),
+        )];
+        batch.extend(items("a", 3));
+        batch.push(item("b-is-not-here", "guid:x", None, None));
+        let p = poll("a", &batch, seed(0));
+        let mut decide = |item: &Item| vec![alert(item, Some(7)), alert(item, None)];
+        let dry = store.commit_poll_dry(&p, &mut decide).unwrap();
+        assert_eq!(dry.alerts.len(), 4);
+        assert!(dry.recovered);
+
+        assert_eq!(dump(&store.conn), dump_before);
+        assert_eq!(std::fs::read(&path).unwrap(), file_before);
+        drop(store);
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(dump(&store.conn), dump_before);
+
+        // The same poll for real gives the same outcome.
+        let real = store.commit_poll(&p, &mut decide).unwrap();
+        assert_eq!(real, dry);
+    }
+
+    #[test]
+    fn entities_are_stored_by_any_key_of_the_item() {
+        let mut store = Store::in_memory().unwrap();
+        let url = Some("https://news.test/e");
+        alert_all(&mut store, "a", &[item("a", "guid:1", url, None)]);
+        alert_all(&mut store, "a", &[item("a", "guid:2", url, None)]);
+        store
+            .set_item_entities("a", "guid:2", r#"{"actors":[{"name":"APT27"}]}"#)
+            .unwrap();
+        let stored: String = store
+            .conn
+            .query_row("SELECT entities FROM items WHERE key = 'guid:1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(stored, r#"{"actors":[{"name":"APT27"}]}"#);
+        let err = store.set_item_entities("a", "guid:1", "{nope").unwrap_err();
+        assert!(matches!(err, StoreError::Data { .. }), "{err}");
+        let err = store.set_item_entities("a", "guid:3", "{}").unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_thousand_polls_of_fifty_items_commit_quickly() {
+        let (_dir, path) = temp_db();
+        let mut store = Store::open(&path).unwrap();
+        let started = std::time::Instant::now();
+        for n in 0..1000 {
+            let batch: Vec<Item> = (0..50)
+                .map(|i| {
+                    let key = format!("guid:{n}-{i}");
+                    let mut it = item("bulk", &key, Some(&format!("https://n.test/{n}/{i}")), None);
+                    it.content = "Full article text about telcos in Southeast Asia. ".repeat(20);
+                    it
+                })
+                .collect();
+            let p = poll("bulk", &batch, SeedMode::AlertAll);
+            let outcome = store
+                .commit_poll(&p, &mut |item: &Item| vec![alert(item, Some(1))])
+                .unwrap();
+            assert_eq!(outcome.alerts.len(), 50);
+        }
+        let elapsed = started.elapsed();
+        eprintln!(
+            "1000 polls x 50 items: {elapsed:?} ({:?} per poll)",
+            elapsed / 1000
+        );
+        let counts = store.counts().unwrap();
+        assert_eq!((counts.items, counts.alerts_pending), (50_000, 50_000));
+    }
+}

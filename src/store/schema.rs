@@ -1,0 +1,253 @@
+//! The tables and their migrations. `PRAGMA user_version` records how many migrations a
+//! file has had; `migrate` applies the missing ones, in order, in one transaction.
+//!
+//! Must not: edit a migration once released (add a new one instead), or touch data
+//! beyond what a migration needs. Connection settings (WAL, foreign keys, busy timeout)
+//! live in `Store::open`, since they are per connection, not per file.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Migration `i` takes a file from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Feeds, items (with the keys they were also seen under and full-text search), alerts.
+const V1: &str = r#"
+CREATE TABLE feeds (
+    name                 TEXT PRIMARY KEY NOT NULL,
+    url                  TEXT NOT NULL,
+    etag                 TEXT,
+    last_modified        TEXT,
+    last_success         TEXT,
+    last_attempt         TEXT,
+    last_error           TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    next_poll            TEXT,
+    seeded               INTEGER NOT NULL DEFAULT 0 CHECK (seeded IN (0, 1)),
+    failing_notified     INTEGER NOT NULL DEFAULT 0 CHECK (failing_notified IN (0, 1))
+) STRICT;
+
+-- One row per distinct article per feed. `key` is the item key from normalize.
+CREATE TABLE items (
+    id         INTEGER PRIMARY KEY,
+    feed       TEXT NOT NULL REFERENCES feeds (name) ON DELETE CASCADE,
+    key        TEXT NOT NULL,
+    guid       TEXT,
+    url        TEXT,
+    title      TEXT NOT NULL,
+    published  TEXT,
+    summary    TEXT NOT NULL,
+    content    TEXT NOT NULL,
+    entities   TEXT CHECK (entities IS NULL OR json_valid(entities)),
+    first_seen TEXT NOT NULL,
+    UNIQUE (feed, key)
+) STRICT;
+CREATE INDEX items_by_url ON items (feed, url) WHERE url IS NOT NULL;
+CREATE INDEX items_by_published ON items (published);
+
+-- Other keys an item was seen under: GUID churn on the same link stays seen.
+CREATE TABLE item_aliases (
+    feed    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+    PRIMARY KEY (feed, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX item_aliases_by_item ON item_aliases (item_id);
+
+-- Full-text search over items, kept in step by the triggers below.
+CREATE VIRTUAL TABLE items_fts USING fts5 (
+    title, summary, content,
+    content = 'items', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts (rowid, title, summary, content)
+    VALUES (new.id, new.title, new.summary, new.content);
+END;
+CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary, content)
+    VALUES ('delete', old.id, old.title, old.summary, old.content);
+END;
+CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary, content ON items BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary, content)
+    VALUES ('delete', old.id, old.title, old.summary, old.content);
+    INSERT INTO items_fts (rowid, title, summary, content)
+    VALUES (new.id, new.title, new.summary, new.content);
+END;
+
+-- The outbox. `dedupe` is the article's url (or feed and key, newline-separated, when it
+-- has none); `channel` is the Discord channel id, 0 for console only. One alert per
+-- article per channel, however many feeds carry the article.
+CREATE TABLE alerts (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    feed         TEXT NOT NULL,
+    item_key     TEXT NOT NULL,
+    dedupe       TEXT NOT NULL,
+    channel      INTEGER NOT NULL,
+    payload      TEXT NOT NULL CHECK (json_valid(payload)),
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'skipped')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    created_at   TEXT NOT NULL,
+    delivered_at TEXT,
+    message_id   TEXT,
+    UNIQUE (dedupe, channel),
+    FOREIGN KEY (feed, item_key) REFERENCES items (feed, key) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX alerts_pending ON alerts (id) WHERE status = 'pending';
+CREATE INDEX alerts_by_item ON alerts (feed, item_key);
+"#;
+
+/// Brings the file to `VERSION`. A no-op (one read, no lock) when it is already there;
+/// safe when several processes open the same file at once.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let too_new = |found| StoreError::TooNew {
+        path: path.to_path_buf(),
+        found,
+        supported: VERSION,
+    };
+    let found = user_version(conn).map_err(open_err)?;
+    if found == VERSION {
+        return Ok(());
+    }
+    if found > VERSION {
+        return Err(too_new(found));
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(open_err)?;
+    // Another process may have migrated while we waited for the lock.
+    let found = user_version(&tx).map_err(open_err)?;
+    if found > VERSION {
+        return Err(too_new(found));
+    }
+    for (from, sql) in (found..).zip(MIGRATIONS.iter().skip(found.max(0) as usize)) {
+        let version = from + 1;
+        let step = || -> rusqlite::Result<()> {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)
+        };
+        step().map_err(|source| StoreError::Migrate {
+            path: path.to_path_buf(),
+            version,
+            source,
+        })?;
+    }
+    tx.commit().map_err(|source| StoreError::Migrate {
+        path: path.to_path_buf(),
+        version: VERSION,
+        source,
+    })
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::{SeedMode, Store};
+    use super::*;
+
+    fn schema_text(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn a_migration_run_twice_is_a_no_op() {
+        let (_dir, path) = temp_db();
+        let mut store = Store::open(&path).unwrap();
+        seed_feed(&mut store, "a", 3);
+        let schema = schema_text(&store.conn);
+        let dump_before = dump(&store.conn);
+        migrate(&mut store.conn, &path).unwrap();
+        drop(store);
+        // Opening again runs `migrate` again.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), VERSION);
+        assert_eq!(schema_text(&store.conn), schema);
+        assert_eq!(dump(&store.conn), dump_before);
+    }
+
+    #[test]
+    fn connection_settings_are_applied() {
+        let (_dir, path) = temp_db();
+        let store = Store::open(&path).unwrap();
+        let pragma = |name: &str| -> String {
+            store
+                .conn
+                .pragma_query_value(None, name, |r| r.get::<_, rusqlite::types::Value>(0))
+                .map(|v| format!("{v:?}"))
+                .unwrap()
+        };
+        assert_eq!(pragma("journal_mode"), r#"Text("wal")"#);
+        assert_eq!(pragma("foreign_keys"), "Integer(1)");
+        assert_eq!(pragma("busy_timeout"), "Integer(5000)");
+        assert_eq!(pragma("user_version"), format!("Integer({VERSION})"));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_by_name() {
+        let (_dir, path) = temp_db();
+        let store = Store::open(&path).unwrap();
+        store
+            .conn
+            .pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        drop(store);
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { found, .. } if found == VERSION + 1));
+        assert!(err.to_string().contains("threatwatch.db"), "{err}");
+    }
+
+    #[test]
+    fn full_text_search_follows_items() {
+        let mut store = Store::in_memory().unwrap();
+        let mut first = item("f", "guid:1", Some("https://x.test/1"), Some(0));
+        first.title = "Naikon targets telcos".into();
+        first.summary = "Espionage campaign against Southeast Asian carriers".into();
+        let items = [first.clone()];
+        store
+            .commit_poll(&poll("f", &items, SeedMode::AlertAll), &mut |_| vec![])
+            .unwrap();
+
+        let search = |store: &Store, q: &str| -> Vec<String> {
+            let mut stmt = store
+                .conn
+                .prepare(
+                    "SELECT items.key FROM items_fts JOIN items ON items.id = items_fts.rowid
+                     WHERE items_fts MATCH ?1 ORDER BY rank",
+                )
+                .unwrap();
+            let rows = stmt.query_map([q], |r| r.get(0)).unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(search(&store, "naikon"), ["guid:1"]);
+        assert_eq!(search(&store, "southeast AND carriers"), ["guid:1"]);
+        assert!(search(&store, "ransomware").is_empty());
+
+        // A publisher edit updates the index quietly.
+        first.title = "Naikon hits ransomware victims".into();
+        let items = [first];
+        store
+            .commit_poll(&poll("f", &items, SeedMode::AlertAll), &mut |_| vec![])
+            .unwrap();
+        assert_eq!(search(&store, "ransomware"), ["guid:1"]);
+        assert!(search(&store, "telcos").is_empty());
+    }
+}
