@@ -335,7 +335,7 @@ pub fn scan_cli(
         let feed = FeedConfig {
             name: config
                 .as_ref()
-                .and_then(|c| c.feeds.iter().find(|f| f.source == source))
+                .and_then(|c| c.feeds.iter().find(|f| same_source(&f.source, &source)))
                 .map(|f| f.name.clone())
                 .unwrap_or_else(|| src.clone()),
             source,
@@ -374,6 +374,16 @@ pub fn scan_cli(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether two sources name the same feed (files compared by canonical path).
+fn same_source(a: &Source, b: &Source) -> bool {
+    match (a, b) {
+        (Source::File(x), Source::File(y)) => {
+            x == y || (std::fs::canonicalize(x).ok()).is_some_and(|x| std::fs::canonicalize(y).ok() == Some(x))
+        }
+        _ => a == b,
+    }
 }
 
 /// `check`: validate and summarise.

@@ -32,4 +32,4 @@ pub mod alert;
 
 pub mod lookup;
 
-// TEMP pub mod app;
+pub mod app;

@@ -1,5 +1,6 @@
 //! Where things are in a config file: the TOML as a tree in which every key and value
-//! keeps its byte span, and the conversion of spans to 1-based line and column.
+//! keeps its byte span, a serde `Deserializer` over that tree whose errors say which key
+//! and span they concern, and the conversion of spans to 1-based line and column.
 //!
 //! Input: the config text. Output: a [`Node`] tree (or the located syntax error), which
 //! `raw` deserializes and prunes. This module knows TOML syntax only, never the schema.
@@ -7,7 +8,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde_spanned::__unstable as spanned;
 
 /// The key toml uses to pass a date-time through serde as a one-entry table.
@@ -308,6 +309,318 @@ fn table_from<'de, A: MapAccess<'de>>(
         key = map.next_key_seed(KeySeed)?;
     }
     Ok(LooseValue::Table(entries))
+}
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// `rules[0].actors[1]`.
+pub fn key_path(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) if s.is_empty() => s.push_str(k),
+            Seg::Key(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Remove the entry at `path` from the tree; false if it is not there.
+pub fn remove(node: &mut Node, path: &[Seg]) -> bool {
+    match path {
+        [] => false,
+        [Seg::Key(k)] => match &mut node.value {
+            Value::Table(entries) => {
+                let before = entries.len();
+                entries.retain(|e| e.key != *k);
+                entries.len() < before
+            }
+            _ => false,
+        },
+        [first, rest @ ..] => {
+            let child = match (first, &mut node.value) {
+                (Seg::Key(k), Value::Table(entries)) => {
+                    entries.iter_mut().find(|e| e.key == *k).map(|e| &mut e.node)
+                }
+                (Seg::Index(i), Value::Array(items)) => items.get_mut(*i),
+                _ => None,
+            };
+            child.is_some_and(|c| remove(c, rest))
+        }
+    }
+}
+
+/// A deserialization error, located at the innermost node it concerns.
+#[derive(Debug)]
+pub struct DeError {
+    pub message: String,
+    pub at: Option<At>,
+}
+
+#[derive(Debug)]
+pub struct At {
+    pub span: Range<usize>,
+    pub path: Vec<Seg>,
+}
+
+impl DeError {
+    fn locate(mut self, span: &Range<usize>, path: &[Seg]) -> Self {
+        if self.at.is_none() {
+            self.at = Some(At {
+                span: span.clone(),
+                path: path.to_vec(),
+            });
+        }
+        self
+    }
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DeError {
+            message: msg.to_string(),
+            at: None,
+        }
+    }
+
+    fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        Self::custom(format_args!("expected {}, found {}", expected(exp), found(&unexp)))
+    }
+
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        Self::invalid_type(unexp, exp)
+    }
+
+    fn unknown_field(field: &str, allowed: &'static [&'static str]) -> Self {
+        let close = allowed
+            .iter()
+            .map(|a| (strsim::jaro_winkler(field, a), a))
+            .filter(|(score, _)| *score >= 0.85)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let hint = match close {
+            Some((_, a)) => format!("did you mean \"{a}\"? "),
+            None => String::new(),
+        };
+        Self::custom(format_args!(
+            "unknown key ({hint}allowed: {})",
+            allowed.join(", ")
+        ))
+    }
+}
+
+/// serde's "expected" texts in the words of a TOML user.
+fn expected(exp: &dyn de::Expected) -> String {
+    let text = exp.to_string();
+    match text.as_str() {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => {
+            "an integer".to_string()
+        }
+        "a sequence" => "an array".to_string(),
+        t if t.starts_with("struct ") => "a table".to_string(),
+        _ => text,
+    }
+}
+
+fn found(unexp: &de::Unexpected<'_>) -> String {
+    match unexp {
+        de::Unexpected::Signed(i) => format!("integer {i}"),
+        de::Unexpected::Unsigned(u) => format!("integer {u}"),
+        de::Unexpected::Float(x) => format!("float {x}"),
+        de::Unexpected::Bool(b) => format!("boolean {b}"),
+        de::Unexpected::Str(s) => format!("string {s:?}"),
+        de::Unexpected::Seq => "an array".to_string(),
+        de::Unexpected::Map => "a table".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Deserializes one located node, remembering where it is for errors.
+pub struct De<'a> {
+    node: &'a Node,
+    path: Vec<Seg>,
+}
+
+impl<'a> De<'a> {
+    /// A deserializer for a whole document.
+    pub fn root(node: &'a Node) -> De<'a> {
+        De {
+            node,
+            path: Vec::new(),
+        }
+    }
+
+    fn child(&self, seg: Seg, node: &'a Node) -> De<'a> {
+        let mut path = self.path.clone();
+        path.push(seg);
+        De { node, path }
+    }
+}
+
+impl<'de> Deserializer<'de> for De<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let (span, path) = (self.node.span.clone(), self.path.clone());
+        let result = match &self.node.value {
+            Value::String(s) => visitor.visit_str(s),
+            Value::Integer(i) => visitor.visit_i64(*i),
+            Value::Float(x) => visitor.visit_f64(*x),
+            Value::Boolean(b) => visitor.visit_bool(*b),
+            Value::Datetime(_) => Err(de::Error::invalid_type(
+                de::Unexpected::Other("a date-time"),
+                &visitor,
+            )),
+            Value::Array(items) => visitor.visit_seq(Items {
+                de: &self,
+                items: items.iter().enumerate(),
+            }),
+            Value::Table(entries) => visitor.visit_map(Entries {
+                de: &self,
+                entries: entries.iter(),
+                value: None,
+            }),
+        };
+        result.map_err(|e| e.locate(&span, &path))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        if spanned::is_spanned(name, fields) {
+            let (span, path) = (self.node.span.clone(), self.path.clone());
+            return visitor
+                .visit_map(SpannedAccess::new(span.clone(), self))
+                .map_err(|e| e.locate(&span, &path));
+        }
+        self.deserialize_any(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+struct Items<'a, 'b> {
+    de: &'b De<'a>,
+    items: std::iter::Enumerate<std::slice::Iter<'a, Node>>,
+}
+
+impl<'de> SeqAccess<'de> for Items<'_, '_> {
+    type Error = DeError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        match self.items.next() {
+            Some((i, node)) => seed.deserialize(self.de.child(Seg::Index(i), node)).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+struct Entries<'a, 'b> {
+    de: &'b De<'a>,
+    entries: std::slice::Iter<'a, Entry>,
+    value: Option<&'a Entry>,
+}
+
+impl<'de> MapAccess<'de> for Entries<'_, '_> {
+    type Error = DeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some(entry) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.value = Some(entry);
+        let key: de::value::StrDeserializer<'_, DeError> = entry.key.as_str().into_deserializer();
+        seed.deserialize(key).map(Some).map_err(|e| {
+            let mut path = self.de.path.clone();
+            path.push(Seg::Key(entry.key.clone()));
+            e.locate(&entry.key_span, &path)
+        })
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, DeError> {
+        let entry = self
+            .value
+            .take()
+            .ok_or_else(|| <DeError as de::Error>::custom("value asked before key"))?;
+        seed.deserialize(self.de.child(Seg::Key(entry.key.clone()), &entry.node))
+    }
+}
+
+/// Hands a `Spanned<T>` its start, end and value, the way toml does.
+pub struct SpannedAccess<D> {
+    span: Range<usize>,
+    step: u8,
+    value: Option<D>,
+}
+
+impl<D> SpannedAccess<D> {
+    pub fn new(span: Range<usize>, value: D) -> Self {
+        SpannedAccess {
+            span,
+            step: 0,
+            value: Some(value),
+        }
+    }
+}
+
+impl<'de, D: Deserializer<'de, Error = DeError>> MapAccess<'de> for SpannedAccess<D> {
+    type Error = DeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let key = match self.step {
+            0 => spanned::START_FIELD,
+            1 => spanned::END_FIELD,
+            2 => spanned::VALUE_FIELD,
+            _ => return Ok(None),
+        };
+        seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, DeError> {
+        self.step += 1;
+        match self.step {
+            1 => seed.deserialize(self.span.start.into_deserializer()),
+            2 => seed.deserialize(self.span.end.into_deserializer()),
+            _ => match self.value.take() {
+                Some(d) => seed.deserialize(d),
+                None => Err(de::Error::custom("spanned value read twice")),
+            },
+        }
+    }
 }
 
 #[cfg(test)]

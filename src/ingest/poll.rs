@@ -80,7 +80,7 @@ pub async fn poll_feed(
             .ok()
             .and_then(|p| Url::from_file_path(p).ok()),
     });
-    let parsed = parse::parse(&bytes, content_type.as_deref(), base.as_ref())?;
+    let parsed = parse::parse_feed(&bytes, content_type.as_deref(), base.as_ref())?;
     let items = normalize::normalize(&feed.name, parsed.entries, base.as_ref());
     Ok(Polled::Items {
         items,

@@ -41,8 +41,6 @@ const BLOCKERS: &[&str] = &[
     "Gulf of Mexico",
     "Indian Ocean",
     "Native American",
-    "American Express",
-    "Bank of America",
     "Georgia Tech",
     "Jordan Peterson",
     "Michael Jordan",
@@ -84,7 +82,8 @@ impl Mention {
         if self.forms.is_empty() {
             self.first = (field as u8, at);
         }
-        if !self.forms.iter().any(|f| f == form) {
+        // "Hospital" and "hospital" are one form; the first spelling seen is kept.
+        if !self.forms.iter().any(|f| f.to_lowercase() == form.to_lowercase()) {
             self.forms.push(form.to_string());
         }
         self.fields.insert(field);
