@@ -30,6 +30,9 @@ pub enum Value {
     Datetime(String),
     Array(Vec<Node>),
     Table(Vec<Entry>),
+    /// An array element cut after a problem: skipped when read, so that its siblings
+    /// keep their indices in later messages.
+    Removed,
 }
 
 /// One `key = value` of a table, in file order.
@@ -334,7 +337,7 @@ pub fn key_path(path: &[Seg]) -> String {
     s
 }
 
-/// Remove the entry at `path` from the tree; false if it is not there.
+/// Remove the entry or array element at `path`; false if it is not there.
 pub fn remove(node: &mut Node, path: &[Seg]) -> bool {
     match path {
         [] => false,
@@ -344,6 +347,16 @@ pub fn remove(node: &mut Node, path: &[Seg]) -> bool {
                 entries.retain(|e| e.key != *k);
                 entries.len() < before
             }
+            _ => false,
+        },
+        [Seg::Index(i)] => match &mut node.value {
+            Value::Array(items) => match items.get_mut(*i) {
+                Some(item) if item.value != Value::Removed => {
+                    item.value = Value::Removed;
+                    true
+                }
+                _ => false,
+            },
             _ => false,
         },
         [first, rest @ ..] => {
@@ -496,6 +509,7 @@ impl<'de> Deserializer<'de> for De<'_> {
                 entries: entries.iter(),
                 value: None,
             }),
+            Value::Removed => Err(de::Error::custom("read a removed value")),
         };
         result.map_err(|e| e.locate(&span, &path))
     }
@@ -537,7 +551,7 @@ impl<'de> SeqAccess<'de> for Items<'_, '_> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, DeError> {
-        match self.items.next() {
+        match self.items.find(|(_, node)| node.value != Value::Removed) {
             Some((i, node)) => seed.deserialize(self.de.child(Seg::Index(i), node)).map(Some),
             None => Ok(None),
         }
@@ -639,6 +653,7 @@ mod tests {
                 Value::Datetime(d) => format!("datetime {d}"),
                 Value::Array(_) => "array".to_string(),
                 Value::Table(_) => "table".to_string(),
+                Value::Removed => "removed".to_string(),
             };
             out.push(format!("{path} {l}:{c} {kind}"));
             match &node.value {

@@ -16,7 +16,7 @@ use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
 use serde::Deserialize;
 use serde_spanned::{Spanned, __unstable as spanned};
 
-use super::location::{key_path, remove, De, DeError, Node, Seg, SpannedAccess, Value};
+use super::location::{key_path, remove, De, DeError, Node, SpannedAccess, Value};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -153,9 +153,19 @@ pub struct RawProblem {
 pub struct Parsed {
     pub config: RawConfig,
     pub problems: Vec<RawProblem>,
-    /// Keys (`rules[0].actors`) cut out because of a problem: checks that would read
-    /// them ("rule watches nothing") must not fire on their absence.
+    /// Keys and array elements (`rules[0].actors[1]`) cut because of a problem: checks
+    /// that would read them ("rule watches nothing") must not fire on their absence, and
+    /// the elements after a cut one keep their index (see [`index`]).
     pub removed: BTreeSet<String>,
+}
+
+/// The index in the file of the `j`th element kept of the array at `key`, given
+/// `Parsed::removed`.
+pub fn index(removed: &BTreeSet<String>, key: &str, j: usize) -> usize {
+    (0..)
+        .filter(|i| !removed.contains(&format!("{key}[{i}]")))
+        .nth(j)
+        .unwrap_or(j)
 }
 
 /// Deserialize `tree` into a `RawConfig`, collecting every structural problem.
@@ -176,11 +186,10 @@ pub fn read(mut tree: Node) -> Parsed {
                     key: key_path(&at.path),
                     message: e.message,
                 });
-                let cut = cut_point(&at.path);
-                if cut.is_empty() || !remove(&mut tree, cut) {
+                if !remove(&mut tree, &at.path) {
                     break;
                 }
-                parsed.removed.insert(key_path(cut));
+                parsed.removed.insert(key_path(&at.path));
             }
         }
     }
@@ -232,16 +241,6 @@ fn remove_secrets(tree: &mut Node, parsed: &mut Parsed) {
         });
     }
     walk(&mut discord.node, "discord", 0, parsed);
-}
-
-/// What to cut for a problem at `path`: the entry itself, or the whole array holding a
-/// bad element (cutting the element alone would renumber its siblings in later messages).
-fn cut_point(path: &[Seg]) -> &[Seg] {
-    let end = path
-        .iter()
-        .rposition(|seg| matches!(seg, Seg::Key(_)))
-        .map_or(path.len(), |i| i + 1);
-    &path[..end]
 }
 
 /// Walks the raw structs as if reading a file that sets every key, recording the keys.

@@ -110,6 +110,21 @@ impl Cx<'_> {
         self.warnings.push((None, text));
     }
 
+    /// The key of the `j`th element read from the array at `key`, as numbered in the file.
+    fn item(&self, key: &str, j: usize) -> String {
+        format!("{key}[{}]", raw::index(&self.removed, key, j))
+    }
+
+    /// Whether `raw` cut the key, or an element of it.
+    fn was_cut(&self, key: &str) -> bool {
+        self.removed.contains(key)
+            || self
+                .removed
+                .range(format!("{key}[")..)
+                .next()
+                .is_some_and(|k| k.starts_with(&format!("{key}[")))
+    }
+
     fn line(&self, offset: usize) -> usize {
         location::line_col(self.text, offset).0
     }
@@ -157,17 +172,13 @@ impl Cx<'_> {
         let text = v.get_ref().0.trim();
         match humantime::parse_duration(text) {
             Ok(d) if d >= range.0 && d <= range.1 => d,
-            Ok(d) => {
-                self.problem(
-                    v.span().start,
-                    key,
-                    format!(
-                        "must be between {} and {}, not {}",
-                        humantime::format_duration(range.0),
-                        humantime::format_duration(range.1),
-                        humantime::format_duration(d)
-                    ),
+            Ok(_) => {
+                let message = format!(
+                    "must be between {} and {}, not {text}",
+                    short_duration(range.0),
+                    short_duration(range.1)
                 );
+                self.problem(v.span().start, key, message);
                 default
             }
             Err(e) => {
@@ -190,7 +201,12 @@ impl Cx<'_> {
             None => default,
             Some(v) if (lo..=hi).contains(v.get_ref()) => *v.get_ref(),
             Some(v) => {
-                let message = format!("must be between {lo} and {hi}, not {}", v.get_ref());
+                let message = format!(
+                    "must be between {} and {}, not {}",
+                    toml_int(lo),
+                    toml_int(hi),
+                    toml_int(*v.get_ref())
+                );
                 self.problem(v.span().start, key, message);
                 default
             }
@@ -223,6 +239,11 @@ impl Cx<'_> {
                 self.problem(v.span().start, key, message);
                 None
             }
+            Err(url::ParseError::RelativeUrlWithoutBase) => {
+                let message = format!("expected an http(s) URL, found {s:?}");
+                self.problem(v.span().start, key, message);
+                None
+            }
             Err(e) => {
                 self.problem(v.span().start, key, format!("invalid URL {s:?}: {e}"));
                 None
@@ -243,6 +264,34 @@ impl Cx<'_> {
             None
         }
     }
+}
+
+/// A bound as one would write it: "30d", "10m", "1s".
+fn short_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    [(86_400, "d"), (3600, "h"), (60, "m")]
+        .iter()
+        .find(|(unit, _)| secs >= *unit && secs % unit == 0)
+        .map_or_else(|| format!("{secs}s"), |(unit, name)| format!("{}{name}", secs / unit))
+}
+
+/// An integer as TOML lets one write it: 1_000_000_000.
+fn toml_int(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    if digits.len() <= 4 {
+        return n.to_string();
+    }
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('_');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
 }
 
 /// humantime's messages quote byte offsets; say which part of the text is wrong instead.
@@ -355,14 +404,14 @@ fn poller(cx: &mut Cx<'_>, raw: &RawConfig) -> Poller {
 }
 
 fn feeds(cx: &mut Cx<'_>, raw: &RawConfig, poller: &Poller) -> Vec<FeedConfig> {
-    if raw.feeds.is_empty() && !cx.removed.contains("feeds") {
+    if raw.feeds.is_empty() && !cx.was_cut("feeds") {
         cx.problem(0, "", "no feeds configured (add a [[feeds]] table with a name and a url)");
     }
     let mut out = Vec::new();
     let mut first: HashMap<String, usize> = HashMap::new();
     let mut inherited_fast = false;
     for (i, f) in raw.feeds.iter().enumerate() {
-        let key = format!("feeds[{i}]");
+        let key = cx.item("feeds", i);
         let feed = f.get_ref();
         let name = cx
             .required(f, &key, "name", &feed.name)
@@ -399,7 +448,7 @@ fn feeds(cx: &mut Cx<'_>, raw: &RawConfig, poller: &Poller) -> Vec<FeedConfig> {
         }
         let mut tags = Vec::new();
         for (j, t) in feed.tags.iter().enumerate() {
-            if let Some(t) = cx.text(&format!("{key}.tags[{j}]"), t) {
+            if let Some(t) = cx.text(&cx.item(&format!("{key}.tags"), j), t) {
                 tags.push(t.to_string());
             }
         }
@@ -467,7 +516,7 @@ fn catalog_config(cx: &mut Cx<'_>, raw: &RawConfig) -> (CatalogConfig, Vec<Actor
     let mut files = Vec::new();
     let mut imported = Vec::new();
     for (i, f) in c.files.iter().enumerate() {
-        let key = format!("catalog.files[{i}]");
+        let key = cx.item("catalog.files", i);
         let Some(p) = cx.text(&key, f).map(PathBuf::from) else {
             continue;
         };
@@ -482,7 +531,7 @@ fn catalog_config(cx: &mut Cx<'_>, raw: &RawConfig) -> (CatalogConfig, Vec<Actor
     }
     let mut urls = Vec::new();
     for (i, u) in c.urls.iter().enumerate() {
-        urls.extend(cx.http_url(&format!("catalog.urls[{i}]"), u));
+        urls.extend(cx.http_url(&cx.item("catalog.urls", i), u));
     }
     let config = CatalogConfig {
         files,
@@ -513,18 +562,24 @@ fn discord(cx: &mut Cx<'_>, raw: &RawConfig) -> DiscordConfig {
     }
 }
 
+/// The built-in catalog, parsed once per process (reloads clone it).
+fn builtin() -> Catalog {
+    static BUILTIN: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+    BUILTIN.get_or_init(Catalog::builtin).clone()
+}
+
 /// `[[actors]]`, and the catalog they complete: built-in, then catalog files, then these.
 fn actors(cx: &mut Cx<'_>, raw: &RawConfig, imported: Vec<Actor>) -> (Vec<ActorConfig>, Catalog) {
     let mut out: Vec<Option<ActorConfig>> = Vec::new();
     for (i, a) in raw.actors.iter().enumerate() {
-        let key = format!("actors[{i}]");
+        let key = cx.item("actors", i);
         let actor = a.get_ref();
         let name = cx
             .required(a, &key, "name", &actor.name)
             .and_then(|n| cx.text(&format!("{key}.name"), n));
         let mut aliases = Vec::new();
         for (j, al) in actor.aliases.iter().enumerate() {
-            aliases.extend(cx.text(&format!("{key}.aliases[{j}]"), al).map(str::to_string));
+            aliases.extend(cx.text(&cx.item(&format!("{key}.aliases"), j), al).map(str::to_string));
         }
         out.push(name.map(|name| ActorConfig {
             name: name.to_string(),
@@ -532,26 +587,33 @@ fn actors(cx: &mut Cx<'_>, raw: &RawConfig, imported: Vec<Actor>) -> (Vec<ActorC
         }));
     }
     // An alias naming another configured actor would make both names ambiguous.
+    let names: Vec<(String, usize)> = raw
+        .actors
+        .iter()
+        .map(|a| match &a.get_ref().name {
+            Some(n) => (catalog::name_key(n.get_ref()), n.span().start),
+            None => (String::new(), 0),
+        })
+        .collect();
     for (i, a) in raw.actors.iter().enumerate() {
         for (j, al) in a.get_ref().aliases.iter().enumerate() {
             let alias = catalog::name_key(al.get_ref());
-            let other = raw.actors.iter().enumerate().find(|(k, b)| {
-                *k != i
-                    && b.get_ref()
-                        .name
-                        .as_ref()
-                        .is_some_and(|n| catalog::name_key(n.get_ref()) == alias)
-            });
-            if let Some((_, b)) = other {
+            let other = names
+                .iter()
+                .enumerate()
+                .find(|(k, (name, _))| *k != i && !alias.is_empty() && *name == alias);
+            if let Some((_, (_, at))) = other {
                 let message = format!(
                     "alias \"{}\" is the name of another configured actor (line {})",
                     al.get_ref(),
-                    cx.line(b.span().start)
+                    cx.line(*at)
                 );
-                cx.problem(al.span().start, format!("actors[{i}].aliases[{j}]"), message);
+                let key = cx.item(&format!("{}.aliases", cx.item("actors", i)), j);
+                cx.problem(al.span().start, key, message);
             }
         }
     }
+    let mut catalog = builtin();
     let mut catalog = Catalog::builtin();
     for actor in imported {
         catalog.merge_actor(actor);
@@ -584,7 +646,7 @@ fn rules(
     feeds: &[FeedConfig],
     catalog: &Catalog,
 ) -> Vec<RuleConfig> {
-    if raw.rules.is_empty() && !cx.removed.contains("rules") {
+    if raw.rules.is_empty() && !cx.was_cut("rules") {
         cx.warn_file("no rules: nothing will alert");
     }
     let targets: BTreeSet<&str> = feeds
@@ -594,7 +656,7 @@ fn rules(
     let mut first: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for (i, r) in raw.rules.iter().enumerate() {
-        let key = format!("rules[{i}]");
+        let key = cx.item("rules", i);
         let name = cx
             .required(r, &key, "name", &r.get_ref().name)
             .and_then(|n| Some((n, cx.text(&format!("{key}.name"), n)?)));
@@ -643,6 +705,10 @@ fn rule(
                 true
             }
             ActorLookup::Unknown(close) => {
+                let close = closest(v.get_ref(), close, |s| match catalog.find_actor(s) {
+                    ActorLookup::Found(id) => Some(id),
+                    _ => None,
+                });
                 let message = format!("unknown actor \"{}\"{}", v.get_ref(), did_you_mean(&close));
                 cx.problem(v.span().start, k, message);
                 false
@@ -652,7 +718,9 @@ fn rule(
     let sectors = names(cx, key, "sectors", &rule.sectors, |cx, k, v| {
         let found = catalog.find_sector(v.get_ref()).is_some();
         if !found {
-            let close = catalog.suggest_sectors(v.get_ref());
+            let close = closest(v.get_ref(), catalog.suggest_sectors(v.get_ref()), |s| {
+                catalog.find_sector(s)
+            });
             let message = format!("unknown sector \"{}\"{}", v.get_ref(), did_you_mean(&close));
             cx.problem(v.span().start, k, message);
         }
@@ -661,7 +729,9 @@ fn rule(
     let regions = names(cx, key, "regions", &rule.regions, |cx, k, v| {
         let found = catalog.find_place(v.get_ref()).is_some();
         if !found {
-            let close = catalog.suggest_places(v.get_ref());
+            let close = closest(v.get_ref(), catalog.suggest_places(v.get_ref()), |s| {
+                catalog.find_place(s)
+            });
             let message = format!(
                 "unknown region or country \"{}\"{}",
                 v.get_ref(),
@@ -673,7 +743,7 @@ fn rule(
     });
     // A list cut by `raw` was written, just wrongly: it counts as listed.
     let listed = |cx: &Cx<'_>, cat: &str, list: &[Spanned<String>]| {
-        !list.is_empty() || cx.removed.contains(&format!("{key}.{cat}"))
+        !list.is_empty() || cx.was_cut(&format!("{key}.{cat}"))
     };
     let listed = [
         (Category::Actors, "actors", listed(cx, "actors", &rule.actors), &rule.actors),
@@ -702,16 +772,17 @@ fn rule(
     let when = rule.when.as_ref().and_then(|w| when_expr(cx, key, w, &listed, rule.require.as_ref()));
     let mut exclude = Vec::new();
     for (j, e) in rule.exclude.iter().enumerate() {
-        exclude.extend(cx.text(&format!("{key}.exclude[{j}]"), e).map(str::to_string));
+        exclude.extend(cx.text(&cx.item(&format!("{key}.exclude"), j), e).map(str::to_string));
     }
     let mut feeds = Vec::new();
     for (j, f) in rule.feeds.iter().enumerate() {
-        let k = format!("{key}.feeds[{j}]");
+        let k = cx.item(&format!("{key}.feeds"), j);
         let Some(name) = cx.text(&k, f) else { continue };
         if targets.contains(name) {
             feeds.push(name.to_string());
         } else {
             let close = catalog::suggest(name, targets.iter().copied());
+            let close = closest(name, close, |s| Some(s.to_string()));
             let message = format!("unknown feed or tag \"{name}\"{}", did_you_mean(&close));
             cx.problem(f.span().start, k, message);
         }
@@ -723,7 +794,7 @@ fn rule(
         .map(ChannelId);
     let mut mention_roles = Vec::new();
     for (j, m) in rule.mention_roles.iter().enumerate() {
-        mention_roles.extend(cx.snowflake(&format!("{key}.mention_roles[{j}]"), m, false));
+        mention_roles.extend(cx.snowflake(&cx.item(&format!("{key}.mention_roles"), j), m, false));
     }
     if let (Some(m), None) = (rule.mention_roles.first(), channel) {
         let message = "roles are only mentioned in a channel, and this rule has none";
@@ -767,7 +838,7 @@ fn names(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for (j, v) in list.iter().enumerate() {
-        let k = format!("{key}.{cat}[{j}]");
+        let k = cx.item(&format!("{key}.{cat}"), j);
         if let Some(name) = cx.text(&k, v) {
             if known(cx, &k, v) {
                 out.push(name.to_string());
@@ -844,6 +915,43 @@ fn inner_offset(text: &str, v: &Spanned<String>, offset: usize) -> usize {
 
 fn quoted(names: &[&str]) -> String {
     names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// The suggestions worth showing: one name per entity (`entity` tells which one a name
+/// means), and only those nearly as close as the best, at most three.
+fn closest<E: PartialEq>(
+    name: &str,
+    suggestions: Vec<String>,
+    entity: impl Fn(&str) -> Option<E>,
+) -> Vec<String> {
+    let key = catalog::name_key(name);
+    let score = |s: &str| {
+        let k = catalog::name_key(s);
+        let bonus = if !key.is_empty() && (k.starts_with(&key) || key.starts_with(&k)) {
+            0.1
+        } else {
+            0.0
+        };
+        strsim::jaro_winkler(&key, &k) + bonus
+    };
+    let best = suggestions.iter().map(|s| score(s)).fold(0.0, f64::max);
+    let mut seen: Vec<E> = Vec::new();
+    let mut out = Vec::new();
+    for s in suggestions {
+        if score(&s) < best - 0.05 {
+            continue;
+        }
+        match entity(&s) {
+            Some(e) if seen.contains(&e) => continue,
+            Some(e) => seen.push(e),
+            None => {}
+        }
+        out.push(s);
+        if out.len() == 3 {
+            break;
+        }
+    }
+    out
 }
 
 fn did_you_mean(close: &[String]) -> String {

@@ -413,17 +413,25 @@ mod tests {
     }
 
     fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
-        headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// 1 GB of zeros, gzip-compressed on the fly 1 MiB at a time (about 1 MB on the wire).
     fn gzip_bomb() -> Body {
         static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
-        let encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        let encoder = GzEncoder::new(Vec::new(), Compression::default());
         let chunks = stream::unfold(Some((encoder, 0)), |state| async move {
+            // Let the client run between chunks, as it would with a remote server.
+            tokio::task::yield_now().await;
             let (mut encoder, sent) = state?;
             if sent == 1024 {
-                return Some((Ok::<_, std::io::Error>(Bytes::from(encoder.finish().ok()?)), None));
+                return Some((
+                    Ok::<_, std::io::Error>(Bytes::from(encoder.finish().ok()?)),
+                    None,
+                ));
             }
             encoder.write_all(&ZEROS).ok()?;
             encoder.flush().ok()?;
@@ -525,9 +533,17 @@ mod tests {
             .route("/moved", get(|| async { Redirect::permanent("/feed") }))
             .route(
                 "/moved-301",
-                get(|| async { (StatusCode::MOVED_PERMANENTLY, [("location", "/moved-then-temp")]) }),
+                get(|| async {
+                    (
+                        StatusCode::MOVED_PERMANENTLY,
+                        [("location", "/moved-then-temp")],
+                    )
+                }),
             )
-            .route("/moved-then-temp", get(|| async { Redirect::temporary("/feed") }))
+            .route(
+                "/moved-then-temp",
+                get(|| async { Redirect::temporary("/feed") }),
+            )
             .route("/temp", get(|| async { Redirect::temporary("/feed") }))
             .route(
                 "/page",
@@ -595,7 +611,7 @@ mod tests {
         check(
             addr,
             "/feed",
-            "61 bytes, type Some(\"text/plain; charset=utf-8\"), from http://HOST/feed, \
+            "60 bytes, type Some(\"text/plain; charset=utf-8\"), from http://HOST/feed, \
              Validators { etag: None, last_modified: None }, moved to None",
         )
         .await;
@@ -644,13 +660,21 @@ mod tests {
             "error: HTTP 500 Internal Server Error (transient: true, retry after: None)",
         )
         .await;
-        check(addr, "/404", "error: HTTP 404 Not Found (transient: false, retry after: None)").await;
+        check(
+            addr,
+            "/404",
+            "error: HTTP 404 Not Found (transient: false, retry after: None)",
+        )
+        .await;
         let Err(e) = fetch(addr, "/503-date").await else {
             panic!("503 expected");
         };
         assert_eq!(e.to_string(), "HTTP 503 Service Unavailable");
         let wait = e.retry_after().unwrap();
-        assert!(wait > Duration::from_secs(590) && wait <= Duration::from_secs(600), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(590) && wait <= Duration::from_secs(600),
+            "{wait:?}"
+        );
     }
 
     #[tokio::test]
@@ -663,7 +687,11 @@ mod tests {
             describe(&result, addr),
             "error: timed out after 1s (transient: true, retry after: None)"
         );
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -678,10 +706,18 @@ mod tests {
     async fn gzip_bomb_is_cut_off_not_inflated() {
         let addr = serve().await;
         let started = Instant::now();
-        check(addr, "/bomb", "error: body over 1 MB cut off (transient: false, retry after: None)")
-            .await;
+        check(
+            addr,
+            "/bomb",
+            "error: body over 1 MB cut off (transient: false, retry after: None)",
+        )
+        .await;
         // Inflating the whole gigabyte takes far longer than this in a debug build.
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -701,13 +737,23 @@ mod tests {
         .await;
         let moved = |to: &str| {
             format!(
-                "61 bytes, type Some(\"text/plain; charset=utf-8\"), from http://HOST/feed, \
+                "60 bytes, type Some(\"text/plain; charset=utf-8\"), from http://HOST/feed, \
                  Validators {{ etag: None, last_modified: None }}, moved to {to}"
             )
         };
-        check(addr, "/five-hops/0", &moved("None").replace("/feed,", "/five-hops/5,")).await;
+        check(
+            addr,
+            "/five-hops/0",
+            &moved("None").replace("/feed,", "/five-hops/5,"),
+        )
+        .await;
         check(addr, "/moved", &moved("Some(\"http://HOST/feed\")")).await;
-        check(addr, "/moved-301", &moved("Some(\"http://HOST/moved-then-temp\")")).await;
+        check(
+            addr,
+            "/moved-301",
+            &moved("Some(\"http://HOST/moved-then-temp\")"),
+        )
+        .await;
         check(addr, "/temp", &moved("None")).await;
     }
 
@@ -717,7 +763,7 @@ mod tests {
         check(
             addr,
             "/page",
-            "52 bytes, type Some(\"text/html; charset=utf-8\"), from http://HOST/page, \
+            "51 bytes, type Some(\"text/html; charset=utf-8\"), from http://HOST/page, \
              Validators { etag: None, last_modified: None }, moved to None",
         )
         .await;
@@ -741,7 +787,9 @@ mod tests {
         let path = dir.path().join("feed.xml");
         std::fs::write(&path, FEED).unwrap();
         let fetcher = Fetcher::new(&poller(Duration::from_secs(10), 1_000_000)).unwrap();
-        let fetched = fetcher.fetch(&Source::File(path.clone()), &Validators::default()).await;
+        let fetched = fetcher
+            .fetch(&Source::File(path.clone()), &Validators::default())
+            .await;
         assert_eq!(
             fetched,
             Ok(Fetched::Body {
@@ -754,18 +802,25 @@ mod tests {
         );
 
         let missing = dir.path().join("missing.xml");
-        let Err(e) = fetcher.fetch(&Source::File(missing.clone()), &Validators::default()).await
+        let Err(e) = fetcher
+            .fetch(&Source::File(missing.clone()), &Validators::default())
+            .await
         else {
             panic!("missing file fetched");
         };
         assert_eq!(
             e.to_string(),
-            format!("cannot read {}: No such file or directory (os error 2)", missing.display())
+            format!(
+                "cannot read {}: No such file or directory (os error 2)",
+                missing.display()
+            )
         );
         assert!(!e.is_transient());
 
         let small = Fetcher::new(&poller(Duration::from_secs(10), 10)).unwrap();
-        let big = small.fetch(&Source::File(path), &Validators::default()).await;
+        let big = small
+            .fetch(&Source::File(path), &Validators::default())
+            .await;
         assert_eq!(big, Err(FetchError::TooLarge { limit: 10 }));
     }
 
@@ -780,29 +835,60 @@ mod tests {
     #[test]
     fn messages_and_classes() {
         let check = |e: FetchError, text: &str, transient: bool| {
-            assert_eq!((e.to_string().as_str(), e.is_transient()), (text, transient));
+            assert_eq!(
+                (e.to_string().as_str(), e.is_transient()),
+                (text, transient)
+            );
         };
         let status = |code: u16, reason: &str| FetchError::Status {
             code,
             reason: reason.to_owned(),
             retry_after: None,
         };
-        check(FetchError::Timeout(Duration::from_secs(20)), "timed out after 20s", true);
+        check(
+            FetchError::Timeout(Duration::from_secs(20)),
+            "timed out after 20s",
+            true,
+        );
         check(status(403, "Forbidden"), "HTTP 403 Forbidden", false);
-        check(status(408, "Request Timeout"), "HTTP 408 Request Timeout", true);
+        check(
+            status(408, "Request Timeout"),
+            "HTTP 408 Request Timeout",
+            true,
+        );
         check(status(410, "Gone"), "HTTP 410 Gone", false);
         check(status(502, "Bad Gateway"), "HTTP 502 Bad Gateway", true);
-        check(FetchError::TooLarge { limit: 5_000_000 }, "body over 5 MB cut off", false);
-        check(FetchError::TooLarge { limit: 1_500_000 }, "body over 1.5 MB cut off", false);
-        check(FetchError::TooLarge { limit: 800_000 }, "body over 800 kB cut off", false);
-        check(FetchError::TooLarge { limit: 512 }, "body over 512 bytes cut off", false);
+        check(
+            FetchError::TooLarge { limit: 5_000_000 },
+            "body over 5 MB cut off",
+            false,
+        );
+        check(
+            FetchError::TooLarge { limit: 1_500_000 },
+            "body over 1.5 MB cut off",
+            false,
+        );
+        check(
+            FetchError::TooLarge { limit: 800_000 },
+            "body over 800 kB cut off",
+            false,
+        );
+        check(
+            FetchError::TooLarge { limit: 512 },
+            "body over 512 bytes cut off",
+            false,
+        );
     }
 
     #[test]
     fn retry_after_forms() {
         let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 1994, 11, 6, 8, 48, 37).unwrap();
         let check = |value: &str, expect: Option<u64>| {
-            assert_eq!(parse_retry_after(value, now), expect.map(Duration::from_secs), "{value:?}");
+            assert_eq!(
+                parse_retry_after(value, now),
+                expect.map(Duration::from_secs),
+                "{value:?}"
+            );
         };
         check("120", Some(120));
         check(" 0 ", Some(0));

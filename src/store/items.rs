@@ -145,11 +145,14 @@ fn apply(
     feeds::record_success(conn, poll)?;
 
     let mut fresh = Vec::new();
+    let mut ids = Vec::new();
     for (i, item) in poll.items.iter().enumerate().rev() {
-        if insert(conn, poll.feed, item, poll.at)? {
+        if let Some(id) = insert(conn, poll.feed, item, poll.at)? {
             fresh.push(i);
+            ids.push(id);
         }
     }
+    index(conn, &ids)?;
     let eligible = match poll.mode {
         SeedMode::Seed { backfill } if !prior.seeded => newest(poll.items, &fresh, backfill),
         _ => fresh.clone(),
@@ -191,8 +194,14 @@ fn newest(items: &[Item], fresh: &[usize], n: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Stores `item` as seen in `feed`; `true` if it was not known before.
-fn insert(conn: &Connection, feed: &str, item: &Item, at: DateTime<Utc>) -> Result<bool, Fault> {
+/// Stores `item` as seen in `feed`; the new row's id if it was not known before. The row
+/// is not yet in the full-text index: see `index`.
+fn insert(
+    conn: &Connection,
+    feed: &str,
+    item: &Item,
+    at: DateTime<Utc>,
+) -> Result<Option<i64>, Fault> {
     let key = item.key.0.as_str();
     let by_key = "SELECT id FROM items WHERE feed = ?1 AND key = ?2";
     let id: Option<i64> = conn
@@ -201,11 +210,11 @@ fn insert(conn: &Connection, feed: &str, item: &Item, at: DateTime<Utc>) -> Resu
         .optional()?;
     if let Some(id) = id {
         refresh(conn, id, item)?;
-        return Ok(false);
+        return Ok(None);
     }
     let by_alias = "SELECT 1 FROM item_aliases WHERE feed = ?1 AND key = ?2";
     if conn.prepare_cached(by_alias)?.exists(params![feed, key])? {
-        return Ok(false);
+        return Ok(None);
     }
     if let Some(url) = item.url.as_deref() {
         let by_url = "SELECT id FROM items WHERE feed = ?1 AND url = ?2 ORDER BY id LIMIT 1";
@@ -217,7 +226,7 @@ fn insert(conn: &Connection, feed: &str, item: &Item, at: DateTime<Utc>) -> Resu
             let alias = "INSERT INTO item_aliases (feed, key, item_id) VALUES (?1, ?2, ?3)";
             conn.prepare_cached(alias)?
                 .execute(params![feed, key, id])?;
-            return Ok(false);
+            return Ok(None);
         }
     }
     let sql = "INSERT INTO items (feed, key, guid, url, title, published, summary, content,
@@ -234,7 +243,21 @@ fn insert(conn: &Connection, feed: &str, item: &Item, at: DateTime<Utc>) -> Resu
         item.content,
         Ts(at),
     ])?;
-    Ok(true)
+    Ok(Some(conn.last_insert_rowid()))
+}
+
+/// Adds the items with these ids to the full-text index, in one statement (see the
+/// schema for why this is not an insert trigger).
+fn index(conn: &Connection, ids: &[i64]) -> Result<(), Fault> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = "INSERT INTO items_fts (rowid, title, summary, content)
+               SELECT id, title, summary, content FROM items
+               WHERE id IN (SELECT value FROM json_each(?1))";
+    let ids = serde_json::to_string(ids).map_err(|e| Fault::Data(e.to_string()))?;
+    conn.prepare_cached(sql)?.execute([ids])?;
+    Ok(())
 }
 
 /// A publisher edit under the same key: take the new non-empty text, write only if it

@@ -60,16 +60,15 @@ CREATE TABLE item_aliases (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX item_aliases_by_item ON item_aliases (item_id);
 
--- Full-text search over items, kept in step by the triggers below.
+-- Full-text search over items. Edits and deletes are kept in step by the triggers
+-- below; new items are indexed by `items::index`, one statement per poll: FTS5 flushes
+-- its pending index to a new segment at every statement savepoint, so an insert trigger
+-- would write (and merge) one segment per item, more than half of a poll's time.
 CREATE VIRTUAL TABLE items_fts USING fts5 (
     title, summary, content,
     content = 'items', content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
-    INSERT INTO items_fts (rowid, title, summary, content)
-    VALUES (new.id, new.title, new.summary, new.content);
-END;
 CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
     INSERT INTO items_fts (items_fts, rowid, title, summary, content)
     VALUES ('delete', old.id, old.title, old.summary, old.content);
