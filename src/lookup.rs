@@ -175,7 +175,9 @@ pub fn lookup(
             ActorLookup::Unknown(s) => Err(not_found(s)),
         },
         LookupKind::Sector => {
-            let i = c.find_sector(name).ok_or_else(|| not_found(c.suggest_sectors(name)))?;
+            let i = c
+                .find_sector(name)
+                .ok_or_else(|| not_found(c.suggest_sectors(name)))?;
             let s = &c.sectors[i];
             Ok(Answer::Sector(SectorAnswer {
                 name: s.name.clone(),
@@ -189,7 +191,9 @@ pub fn lookup(
             }))
         }
         LookupKind::Region => {
-            let p = c.find_place(name).ok_or_else(|| not_found(c.suggest_places(name)))?;
+            let p = c
+                .find_place(name)
+                .ok_or_else(|| not_found(c.suggest_places(name)))?;
             let covered = c.place_countries(p);
             let (kind, terms) = match p {
                 Place::Country(i) => ("country".to_string(), &c.countries[i].terms),
@@ -321,10 +325,18 @@ pub fn feeds_text(rows: &[FeedRow]) -> String {
         };
         out.push_str(&format!("{} [{status}]\n", r.name));
         line(&mut out, "  url:", &r.url);
-        line(&mut out, "  last ok:", r.last_success.as_deref().unwrap_or("never"));
+        line(
+            &mut out,
+            "  last ok:",
+            r.last_success.as_deref().unwrap_or("never"),
+        );
         line(&mut out, "  error:", r.last_error.as_deref().unwrap_or(""));
         line(&mut out, "  items:", &r.items_seen.to_string());
-        line(&mut out, "  next poll:", r.next_poll.as_deref().unwrap_or("-"));
+        line(
+            &mut out,
+            "  next poll:",
+            r.next_poll.as_deref().unwrap_or("-"),
+        );
     }
     out
 }

@@ -8,7 +8,9 @@
 use std::fmt;
 use std::ops::Range;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde_spanned::__unstable as spanned;
 
 /// The key toml uses to pass a date-time through serde as a one-entry table.
@@ -361,9 +363,10 @@ pub fn remove(node: &mut Node, path: &[Seg]) -> bool {
         },
         [first, rest @ ..] => {
             let child = match (first, &mut node.value) {
-                (Seg::Key(k), Value::Table(entries)) => {
-                    entries.iter_mut().find(|e| e.key == *k).map(|e| &mut e.node)
-                }
+                (Seg::Key(k), Value::Table(entries)) => entries
+                    .iter_mut()
+                    .find(|e| e.key == *k)
+                    .map(|e| &mut e.node),
                 (Seg::Index(i), Value::Array(items)) => items.get_mut(*i),
                 _ => None,
             };
@@ -414,7 +417,11 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Self::custom(format_args!("expected {}, found {}", expected(exp), found(&unexp)))
+        Self::custom(format_args!(
+            "expected {}, found {}",
+            expected(exp),
+            found(&unexp)
+        ))
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
@@ -552,7 +559,9 @@ impl<'de> SeqAccess<'de> for Items<'_, '_> {
         seed: T,
     ) -> Result<Option<T::Value>, DeError> {
         match self.items.find(|(_, node)| node.value != Value::Removed) {
-            Some((i, node)) => seed.deserialize(self.de.child(Seg::Index(i), node)).map(Some),
+            Some((i, node)) => seed
+                .deserialize(self.de.child(Seg::Index(i), node))
+                .map(Some),
             None => Ok(None),
         }
     }

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
 use serde::Deserialize;
-use serde_spanned::{Spanned, __unstable as spanned};
+use serde_spanned::{__unstable as spanned, Spanned};
 
 use super::location::{key_path, remove, De, DeError, Node, SpannedAccess, Value};
 
@@ -362,7 +362,10 @@ removed: {"poller.concurrency", "poller.intervall", "rules[0].actors", "rules[0]
     fn keys_come_from_the_structs() {
         let keys = keys();
         assert!(keys.contains(&"poller.max_backoff".to_string()), "{keys:?}");
-        assert!(keys.contains(&"rules.mention_roles".to_string()), "{keys:?}");
+        assert!(
+            keys.contains(&"rules.mention_roles".to_string()),
+            "{keys:?}"
+        );
         assert!(keys.contains(&"discord.token_file".to_string()), "{keys:?}");
         assert!(keys.contains(&"storage".to_string()), "{keys:?}");
         assert_eq!(keys.len(), 7 + 1 + 9 + 5 + 3 + 4 + 2 + 11);

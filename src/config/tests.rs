@@ -37,7 +37,10 @@ fn valid_fixtures_load() {
     let all = fixtures("valid");
     let names: Vec<_> = all.iter().filter_map(|p| p.file_stem()?.to_str()).collect();
     for required in ["minimal", "full", "when"] {
-        assert!(names.contains(&required), "valid/{required}.toml is missing");
+        assert!(
+            names.contains(&required),
+            "valid/{required}.toml is missing"
+        );
     }
     for path in &all {
         load_ok(path);
@@ -122,15 +125,34 @@ fn full_fixture_reads_every_value() {
     assert_eq!(c.feeds[0].interval.as_secs(), 300);
     assert_eq!(c.feeds[0].tags, ["news"]);
     assert_eq!(c.feeds[0].backfill, 5);
-    assert_eq!(c.feeds[1].source, Source::File(dir.join("feeds/sample.xml")));
-    assert_eq!(c.feeds[1].interval.as_secs(), 600, "inherits poller.interval");
-    assert_eq!(c.catalog.files, [dir.join("catalog/misp-threat-actor.json")]);
-    assert_eq!(c.catalog.urls[0].as_str(), "http://127.0.0.1:1/catalog.json");
+    assert_eq!(
+        c.feeds[1].source,
+        Source::File(dir.join("feeds/sample.xml"))
+    );
+    assert_eq!(
+        c.feeds[1].interval.as_secs(),
+        600,
+        "inherits poller.interval"
+    );
+    assert_eq!(
+        c.catalog.files,
+        [dir.join("catalog/misp-threat-actor.json")]
+    );
+    assert_eq!(
+        c.catalog.urls[0].as_str(),
+        "http://127.0.0.1:1/catalog.json"
+    );
     assert_eq!(c.catalog.refresh.as_secs(), 12 * 3600);
     assert_eq!(c.discord.api_base.as_str(), "http://127.0.0.1:1/");
     assert_eq!(c.discord.guild_id, Some(111111111111111111));
-    assert_eq!(c.discord.status_channel, Some(ChannelId(222222222222222222)));
-    assert_eq!(c.discord.token_file, Some(dir.join("secrets/discord_token")));
+    assert_eq!(
+        c.discord.status_channel,
+        Some(ChannelId(222222222222222222))
+    );
+    assert_eq!(
+        c.discord.token_file,
+        Some(dir.join("secrets/discord_token"))
+    );
     assert_eq!(c.actors[0].name, "Example Group");
     assert_eq!(c.actors[0].aliases, ["EG-1", "Example Spider"]);
     let r = &c.rules[0];
@@ -162,7 +184,10 @@ fn full_fixture_reads_every_value() {
 #[test]
 fn minimal_fixture_takes_the_defaults() {
     let c = load_ok(&Path::new(FIXTURES).join("valid/minimal.toml"));
-    assert_eq!(c.storage.path, Path::new(FIXTURES).join("valid/threatwatch.db"));
+    assert_eq!(
+        c.storage.path,
+        Path::new(FIXTURES).join("valid/threatwatch.db")
+    );
     assert_eq!(c.poller.interval.as_secs(), 15 * 60);
     assert_eq!(c.poller.concurrency, 8);
     assert_eq!(c.poller.timeout.as_secs(), 20);
@@ -170,7 +195,10 @@ fn minimal_fixture_takes_the_defaults() {
     assert_eq!(c.poller.max_feed_bytes, 5_000_000);
     assert_eq!(
         c.poller.user_agent,
-        format!("threatwatch/{} (+https://github.com/threatwatch)", env!("CARGO_PKG_VERSION"))
+        format!(
+            "threatwatch/{} (+https://github.com/threatwatch)",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     assert_eq!(c.poller.max_item_age.as_secs(), 7 * 86_400);
     assert_eq!(c.poller.fail_notice_after, 5);
@@ -226,7 +254,9 @@ const FEED: &str = "[[feeds]]\nname = \"f\"\nurl = \"https://example.com/feed\"\
 #[test]
 fn when_errors_point_inside_the_string() {
     check(
-        &format!("{FEED}[[rules]]\nname = \"r\"\nactors = [\"APT27\"]\nwhen = \"actors or (regions\"\n"),
+        &format!(
+            "{FEED}[[rules]]\nname = \"r\"\nactors = [\"APT27\"]\nwhen = \"actors or (regions\"\n"
+        ),
         "t.toml:7:18: rules[0].when: this \"(\" is never closed",
     );
     // With an escape in the string the offsets no longer line up: point at the value.
@@ -289,8 +319,11 @@ fn file_urls_become_paths() {
     let c = load_str(&dir.path().join("t.toml"), &text).expect("loads");
     assert_eq!(c.feeds[0].source, Source::File(feed.clone()));
     // And a relative path is relative to the config's folder, not the working directory.
-    let c = load_str(&dir.path().join("t.toml"), "[[feeds]]\nname = \"f\"\nurl = \"feed.xml\"\n")
-        .expect("loads");
+    let c = load_str(
+        &dir.path().join("t.toml"),
+        "[[feeds]]\nname = \"f\"\nurl = \"feed.xml\"\n",
+    )
+    .expect("loads");
     assert_eq!(c.feeds[0].source, Source::File(feed));
 }
 
@@ -361,7 +394,10 @@ fn example_config_loads_cleanly() {
 fn example_config_shows_every_key() {
     let text = std::fs::read_to_string("config.example.toml").expect("config.example.toml");
     let written = keys_in(&text);
-    let missing: Vec<String> = raw::keys().into_iter().filter(|k| !written.contains(k)).collect();
+    let missing: Vec<String> = raw::keys()
+        .into_iter()
+        .filter(|k| !written.contains(k))
+        .collect();
     assert!(missing.is_empty(), "config.example.toml lacks {missing:?}");
 }
 
@@ -369,7 +405,8 @@ fn example_config_shows_every_key() {
 fn every_fixture_key_is_known_to_the_probe() {
     // The probe and the reader must agree: full.toml sets every key, and all of them
     // are in `raw::keys()` (else the probe missed a field the reader accepts).
-    let text = std::fs::read_to_string(Path::new(FIXTURES).join("valid/full.toml")).expect("full.toml");
+    let text =
+        std::fs::read_to_string(Path::new(FIXTURES).join("valid/full.toml")).expect("full.toml");
     let keys: BTreeSet<String> = raw::keys().into_iter().collect();
     let written = keys_in(&text);
     assert_eq!(written, keys);

@@ -235,7 +235,10 @@ impl Cx<'_> {
         match Url::parse(s) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
             Ok(u) => {
-                let message = format!("unsupported URL scheme \"{}\" (use http or https)", u.scheme());
+                let message = format!(
+                    "unsupported URL scheme \"{}\" (use http or https)",
+                    u.scheme()
+                );
                 self.problem(v.span().start, key, message);
                 None
             }
@@ -272,7 +275,10 @@ fn short_duration(d: Duration) -> String {
     [(86_400, "d"), (3600, "h"), (60, "m")]
         .iter()
         .find(|(unit, _)| secs >= *unit && secs % unit == 0)
-        .map_or_else(|| format!("{secs}s"), |(unit, name)| format!("{}{name}", secs / unit))
+        .map_or_else(
+            || format!("{secs}s"),
+            |(unit, name)| format!("{}{name}", secs / unit),
+        )
 }
 
 /// An integer as TOML lets one write it: 1_000_000_000.
@@ -356,17 +362,34 @@ fn poller(cx: &mut Cx<'_>, raw: &RawConfig) -> Poller {
             env!("CARGO_PKG_VERSION")
         ),
         Some(ua) => {
-            let text = cx.text("poller.user_agent", ua).unwrap_or_default().to_string();
+            let text = cx
+                .text("poller.user_agent", ua)
+                .unwrap_or_default()
+                .to_string();
             if text.chars().any(|c| c.is_control() && c != '\t') {
-                cx.problem(ua.span().start, "poller.user_agent", "must be one line of printable text");
+                cx.problem(
+                    ua.span().start,
+                    "poller.user_agent",
+                    "must be one line of printable text",
+                );
             }
             text
         }
     };
     Poller {
-        interval: cx.duration("poller.interval", p.interval.as_ref(), 15 * MINUTE, (SECOND, 30 * DAY)),
+        interval: cx.duration(
+            "poller.interval",
+            p.interval.as_ref(),
+            15 * MINUTE,
+            (SECOND, 30 * DAY),
+        ),
         concurrency: cx.int("poller.concurrency", p.concurrency.as_ref(), 8, 1, 1024) as usize,
-        timeout: cx.duration("poller.timeout", p.timeout.as_ref(), 20 * SECOND, (SECOND, 10 * MINUTE)),
+        timeout: cx.duration(
+            "poller.timeout",
+            p.timeout.as_ref(),
+            20 * SECOND,
+            (SECOND, 10 * MINUTE),
+        ),
         connect_timeout: cx.duration(
             "poller.connect_timeout",
             p.connect_timeout.as_ref(),
@@ -405,7 +428,11 @@ fn poller(cx: &mut Cx<'_>, raw: &RawConfig) -> Poller {
 
 fn feeds(cx: &mut Cx<'_>, raw: &RawConfig, poller: &Poller) -> Vec<FeedConfig> {
     if raw.feeds.is_empty() && !cx.was_cut("feeds") {
-        cx.problem(0, "", "no feeds configured (add a [[feeds]] table with a name and a url)");
+        cx.problem(
+            0,
+            "",
+            "no feeds configured (add a [[feeds]] table with a name and a url)",
+        );
     }
     let mut out = Vec::new();
     let mut first: HashMap<String, usize> = HashMap::new();
@@ -452,7 +479,13 @@ fn feeds(cx: &mut Cx<'_>, raw: &RawConfig, poller: &Poller) -> Vec<FeedConfig> {
                 tags.push(t.to_string());
             }
         }
-        let backfill = cx.int(&format!("{key}.backfill"), feed.backfill.as_ref(), 0, 0, 1000);
+        let backfill = cx.int(
+            &format!("{key}.backfill"),
+            feed.backfill.as_ref(),
+            0,
+            0,
+            1000,
+        );
         if let (Some((_, name)), Some(source)) = (name, source) {
             out.push(FeedConfig {
                 name: name.to_string(),
@@ -536,7 +569,12 @@ fn catalog_config(cx: &mut Cx<'_>, raw: &RawConfig) -> (CatalogConfig, Vec<Actor
     let config = CatalogConfig {
         files,
         urls,
-        refresh: cx.duration("catalog.refresh", c.refresh.as_ref(), DAY, (MINUTE, 365 * DAY)),
+        refresh: cx.duration(
+            "catalog.refresh",
+            c.refresh.as_ref(),
+            DAY,
+            (MINUTE, 365 * DAY),
+        ),
     };
     (config, imported)
 }
@@ -544,12 +582,17 @@ fn catalog_config(cx: &mut Cx<'_>, raw: &RawConfig) -> (CatalogConfig, Vec<Actor
 fn discord(cx: &mut Cx<'_>, raw: &RawConfig) -> DiscordConfig {
     let default = raw::RawDiscord::default();
     let d = raw.discord.as_ref().map_or(&default, |d| d.get_ref());
-    let api_base = d.api_base.as_ref().and_then(|u| cx.http_url("discord.api_base", u));
+    let api_base = d
+        .api_base
+        .as_ref()
+        .and_then(|u| cx.http_url("discord.api_base", u));
     DiscordConfig {
-        api_base: api_base.unwrap_or_else(|| {
-            Url::parse("https://discord.com").expect("a constant, valid URL")
-        }),
-        guild_id: d.guild_id.as_ref().and_then(|v| cx.snowflake("discord.guild_id", v, true)),
+        api_base: api_base
+            .unwrap_or_else(|| Url::parse("https://discord.com").expect("a constant, valid URL")),
+        guild_id: d
+            .guild_id
+            .as_ref()
+            .and_then(|v| cx.snowflake("discord.guild_id", v, true)),
         status_channel: d
             .status_channel
             .as_ref()
@@ -579,7 +622,10 @@ fn actors(cx: &mut Cx<'_>, raw: &RawConfig, imported: Vec<Actor>) -> (Vec<ActorC
             .and_then(|n| cx.text(&format!("{key}.name"), n));
         let mut aliases = Vec::new();
         for (j, al) in actor.aliases.iter().enumerate() {
-            aliases.extend(cx.text(&cx.item(&format!("{key}.aliases"), j), al).map(str::to_string));
+            aliases.extend(
+                cx.text(&cx.item(&format!("{key}.aliases"), j), al)
+                    .map(str::to_string),
+            );
         }
         out.push(name.map(|name| ActorConfig {
             name: name.to_string(),
@@ -695,7 +741,10 @@ fn rule(
         match catalog.find_actor(v.get_ref()) {
             ActorLookup::Found(_) => true,
             ActorLookup::Ambiguous(ids) => {
-                let names: Vec<&str> = ids.iter().map(|&id| catalog.actors[id].name.as_str()).collect();
+                let names: Vec<&str> = ids
+                    .iter()
+                    .map(|&id| catalog.actors[id].name.as_str())
+                    .collect();
                 let message = format!(
                     "\"{}\" names several actors: {} (write one of them to be precise)",
                     v.get_ref(),
@@ -746,9 +795,24 @@ fn rule(
         !list.is_empty() || cx.was_cut(&format!("{key}.{cat}"))
     };
     let listed = [
-        (Category::Actors, "actors", listed(cx, "actors", &rule.actors), &rule.actors),
-        (Category::Sectors, "sectors", listed(cx, "sectors", &rule.sectors), &rule.sectors),
-        (Category::Regions, "regions", listed(cx, "regions", &rule.regions), &rule.regions),
+        (
+            Category::Actors,
+            "actors",
+            listed(cx, "actors", &rule.actors),
+            &rule.actors,
+        ),
+        (
+            Category::Sectors,
+            "sectors",
+            listed(cx, "sectors", &rule.sectors),
+            &rule.sectors,
+        ),
+        (
+            Category::Regions,
+            "regions",
+            listed(cx, "regions", &rule.regions),
+            &rule.regions,
+        ),
     ];
     if listed.iter().all(|(_, _, l, _)| !l) {
         cx.problem(
@@ -769,10 +833,16 @@ fn rule(
             }
         },
     };
-    let when = rule.when.as_ref().and_then(|w| when_expr(cx, key, w, &listed, rule.require.as_ref()));
+    let when = rule
+        .when
+        .as_ref()
+        .and_then(|w| when_expr(cx, key, w, &listed, rule.require.as_ref()));
     let mut exclude = Vec::new();
     for (j, e) in rule.exclude.iter().enumerate() {
-        exclude.extend(cx.text(&cx.item(&format!("{key}.exclude"), j), e).map(str::to_string));
+        exclude.extend(
+            cx.text(&cx.item(&format!("{key}.exclude"), j), e)
+                .map(str::to_string),
+        );
     }
     let mut feeds = Vec::new();
     for (j, f) in rule.feeds.iter().enumerate() {
@@ -807,7 +877,8 @@ fn rule(
             "normal" => Priority::Normal,
             "high" => Priority::High,
             other => {
-                let message = format!("expected \"low\", \"normal\" or \"high\", found \"{other}\"");
+                let message =
+                    format!("expected \"low\", \"normal\" or \"high\", found \"{other}\"");
                 cx.problem(v.span().start, format!("{key}.priority"), message);
                 Priority::Normal
             }
@@ -914,7 +985,11 @@ fn inner_offset(text: &str, v: &Spanned<String>, offset: usize) -> usize {
 }
 
 fn quoted(names: &[&str]) -> String {
-    names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The suggestions worth showing: one name per entity (`entity` tells which one a name

@@ -38,8 +38,7 @@ pub fn parse(text: &str) -> Result<Parsed, WhenError> {
     if p.tokens.is_empty() {
         return Err(WhenError {
             offset: 0,
-            message: "empty expression: write e.g. \"actors or (sectors and regions)\""
-                .to_string(),
+            message: "empty expression: write e.g. \"actors or (sectors and regions)\"".to_string(),
         });
     }
     let when = p.or()?;
@@ -100,9 +99,7 @@ fn lex(text: &str) -> Result<Vec<Token>, WhenError> {
             other => {
                 return Err(WhenError {
                     offset: i,
-                    message: format!(
-                        "unexpected {other:?}: use and, or, not and parentheses"
-                    ),
+                    message: format!("unexpected {other:?}: use and, or, not and parentheses"),
                 })
             }
         };
@@ -123,9 +120,9 @@ fn unknown_word(word: &str, offset: usize) -> WhenError {
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let message = match close {
         Some((_, w)) => format!("unknown word \"{word}\" (did you mean \"{w}\"?)"),
-        None => format!(
-            "unknown word \"{word}\" (expected actors, sectors, regions, and, or, not)"
-        ),
+        None => {
+            format!("unknown word \"{word}\" (expected actors, sectors, regions, and, or, not)")
+        }
     };
     WhenError { offset, message }
 }
@@ -246,27 +243,63 @@ mod tests {
     #[test]
     fn precedence_is_not_and_or() {
         check("actors", "actors");
-        check("actors or sectors and regions", "(actors or (sectors and regions))");
+        check(
+            "actors or sectors and regions",
+            "(actors or (sectors and regions))",
+        );
         check("not actors and sectors", "(not actors and sectors)");
         check("not (actors or sectors)", "not (actors or sectors)");
-        check("actors or (sectors and regions)", "(actors or (sectors and regions))");
-        check("(actors or sectors) and regions", "((actors or sectors) and regions)");
+        check(
+            "actors or (sectors and regions)",
+            "(actors or (sectors and regions))",
+        );
+        check(
+            "(actors or sectors) and regions",
+            "((actors or sectors) and regions)",
+        );
         check("ACTORS Or Regions", "(actors or regions)");
         check("not not actors", "not not actors");
     }
 
     #[test]
     fn errors_point_at_the_offending_token() {
-        check("", "0: empty expression: write e.g. \"actors or (sectors and regions)\"");
-        check("actor or sectors", "0: unknown word \"actor\" (did you mean \"actors\"?)");
-        check("actors xor sectors", "7: unknown word \"xor\" (expected actors, sectors, regions, and, or, not)");
-        check("apt27", "0: unknown word \"apt27\" (expected actors, sectors, regions, and, or, not)");
-        check("actors or", "9: expected actors, sectors, regions, \"not\" or \"(\", found the end");
-        check("actors and or sectors", "11: expected actors, sectors, regions, \"not\" or \"(\", found \"or\"");
-        check("actors sectors", "7: expected \"and\", \"or\" or the end, found sectors");
+        check(
+            "",
+            "0: empty expression: write e.g. \"actors or (sectors and regions)\"",
+        );
+        check(
+            "actor or sectors",
+            "0: unknown word \"actor\" (did you mean \"actors\"?)",
+        );
+        check(
+            "actors xor sectors",
+            "7: unknown word \"xor\" (expected actors, sectors, regions, and, or, not)",
+        );
+        check(
+            "apt27",
+            "0: unknown word \"apt27\" (expected actors, sectors, regions, and, or, not)",
+        );
+        check(
+            "actors or",
+            "9: expected actors, sectors, regions, \"not\" or \"(\", found the end",
+        );
+        check(
+            "actors and or sectors",
+            "11: expected actors, sectors, regions, \"not\" or \"(\", found \"or\"",
+        );
+        check(
+            "actors sectors",
+            "7: expected \"and\", \"or\" or the end, found sectors",
+        );
         check("(actors or sectors", "0: this \"(\" is never closed");
-        check("actors)", "6: expected \"and\", \"or\" or the end, found \")\"");
-        check("actors && sectors", "7: unexpected '&': use and, or, not and parentheses");
+        check(
+            "actors)",
+            "6: expected \"and\", \"or\" or the end, found \")\"",
+        );
+        check(
+            "actors && sectors",
+            "7: unexpected '&': use and, or, not and parentheses",
+        );
     }
 
     #[test]

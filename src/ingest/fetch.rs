@@ -41,6 +41,10 @@ pub struct Validators {
 
 /// What a fetch produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per fetch, consumed at once: boxing would buy nothing"
+)]
 pub enum Fetched {
     /// 304: the feed has not changed since the validators were issued.
     NotModified,
@@ -377,6 +381,7 @@ fn human_bytes(n: u64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use std::io::Write as _;
     use std::net::SocketAddr;

@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod normalize;
 pub mod parse;
 pub mod poll;
+pub mod schedule;
 
 pub use crate::model::Entry;
 pub use fetch::{FetchError, Fetched, Fetcher, Validators};

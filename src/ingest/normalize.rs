@@ -373,6 +373,7 @@ fn starts_with_entity(s: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use std::fmt::Write as _;
 

@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 
-use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 use feed_rs::model::{FeedType, Link, Text};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
@@ -217,8 +217,9 @@ fn to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Cow<'a, [u8]> {
         return Cow::Borrowed(bytes);
     }
     let http = content_type.and_then(charset);
-    let utf16 = http.filter(|enc| enc.output_encoding() != *enc);
-    if std::str::from_utf8(bytes).is_ok() && utf16.is_none() {
+    // UTF-16 text without a BOM can be valid UTF-8 (ASCII plus NULs): trust the header.
+    let utf16 = http.is_some_and(|enc| enc == UTF_16LE || enc == UTF_16BE);
+    if std::str::from_utf8(bytes).is_ok() && !utf16 {
         return Cow::Borrowed(bytes);
     }
     let encoding = http.filter(|enc| *enc != UTF_8).unwrap_or_else(|| {
@@ -730,6 +731,19 @@ mod tests {
         check(
             body.as_bytes(),
             Some("text/xml; charset=iso-8859-1"),
+            "feed \"Sécurité\"\n",
+        );
+    }
+
+    #[test]
+    fn utf16_named_only_by_http_charset() {
+        let body: Vec<u8> = "<rss version=\"2.0\"><channel><title>Sécurité</title></channel></rss>"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        check(
+            &body,
+            Some("application/rss+xml; charset=utf-16le"),
             "feed \"Sécurité\"\n",
         );
     }

@@ -83,7 +83,11 @@ impl Mention {
             self.first = (field as u8, at);
         }
         // "Hospital" and "hospital" are one form; the first spelling seen is kept.
-        if !self.forms.iter().any(|f| f.to_lowercase() == form.to_lowercase()) {
+        if !self
+            .forms
+            .iter()
+            .any(|f| f.to_lowercase() == form.to_lowercase())
+        {
             self.forms.push(form.to_string());
         }
         self.fields.insert(field);
@@ -227,7 +231,10 @@ impl Detector {
                 while i < hits.len() && hits[i].start == s && hits[i].end == e {
                     let (t, fl) = (*hits[i].payload, hits[i].flags);
                     // Two spellings of one name ("LuckyMouse", "Lucky Mouse") are one meaning.
-                    match targets.iter_mut().find(|(x, _): &&mut (Target, TermFlags)| *x == t) {
+                    match targets
+                        .iter_mut()
+                        .find(|(x, _): &&mut (Target, TermFlags)| *x == t)
+                    {
                         Some((_, have)) => have.weak &= fl.weak,
                         None => targets.push((t, fl)),
                     }

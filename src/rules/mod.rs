@@ -109,11 +109,7 @@ impl Engine {
     }
 
     /// An engine for `rules` over `catalog`; `feeds` give the tags rules may filter on.
-    pub fn from_parts(
-        catalog: Arc<Catalog>,
-        rules: &[RuleConfig],
-        feeds: &[FeedConfig],
-    ) -> Engine {
+    pub fn from_parts(catalog: Arc<Catalog>, rules: &[RuleConfig], feeds: &[FeedConfig]) -> Engine {
         let excludes = Matcher::new(rules.iter().enumerate().flat_map(|(i, r)| {
             r.exclude
                 .iter()

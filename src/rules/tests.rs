@@ -213,9 +213,29 @@ mod props {
     use proptest::prelude::*;
 
     const WORDS: &[&str] = &[
-        "Emissary Panda", "TG-3390", "telcos", "Vietnam", "APT28", "woman", "malicious",
-        "Southeast Asian", "LockBit", "hospital", "the", "and", "(", ")", ",", "LuckyMouse",
-        "Salt Typhoon", "banks", "Oman", "Nigeria", "\u{201c}", "-", "\n",
+        "Emissary Panda",
+        "TG-3390",
+        "telcos",
+        "Vietnam",
+        "APT28",
+        "woman",
+        "malicious",
+        "Southeast Asian",
+        "LockBit",
+        "hospital",
+        "the",
+        "and",
+        "(",
+        ")",
+        ",",
+        "LuckyMouse",
+        "Salt Typhoon",
+        "banks",
+        "Oman",
+        "Nigeria",
+        "\u{201c}",
+        "-",
+        "\n",
     ];
 
     proptest! {

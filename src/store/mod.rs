@@ -15,6 +15,7 @@ mod feeds;
 mod items;
 mod schema;
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod test_support;
 
 use std::path::{Path, PathBuf};
@@ -43,7 +44,11 @@ pub struct Store {
 /// Why a store operation failed. Every message names the database file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open database {}: cannot create directory {}: {source}", path.display(), dir.display())]
+    #[error(
+        "cannot open database {}: cannot create directory {}: {source}",
+        path.display(),
+        dir.display()
+    )]
     CreateDir {
         path: PathBuf,
         dir: PathBuf,
@@ -260,6 +265,7 @@ fn time(ts: Option<Ts>) -> Option<DateTime<Utc>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::test_support::*;
     use super::*;

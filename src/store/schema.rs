@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[V1];
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Feeds, items (with the keys they were also seen under and full-text search), alerts.
+/// (Checks use `OR`, not `IN (...)`: an `IN` list builds a temporary index per row.)
 const V1: &str = r#"
 CREATE TABLE feeds (
     name                 TEXT PRIMARY KEY NOT NULL,
@@ -29,8 +30,9 @@ CREATE TABLE feeds (
     last_error           TEXT,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
     next_poll            TEXT,
-    seeded               INTEGER NOT NULL DEFAULT 0 CHECK (seeded IN (0, 1)),
-    failing_notified     INTEGER NOT NULL DEFAULT 0 CHECK (failing_notified IN (0, 1))
+    seeded               INTEGER NOT NULL DEFAULT 0 CHECK (seeded = 0 OR seeded = 1),
+    failing_notified     INTEGER NOT NULL DEFAULT 0
+                         CHECK (failing_notified = 0 OR failing_notified = 1)
 ) STRICT;
 
 -- One row per distinct article per feed. `key` is the item key from normalize.
@@ -80,17 +82,18 @@ CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary, content ON items
     VALUES (new.id, new.title, new.summary, new.content);
 END;
 
--- The outbox. `dedupe` is the article's url (or feed and key, newline-separated, when it
--- has none); `channel` is the Discord channel id, 0 for console only. One alert per
--- article per channel, however many feeds carry the article.
+-- The outbox. `payload` is a `model::Alert` as JSON. `dedupe` is the article's url (or
+-- feed and key, newline-separated, when it has none); `channel` is the Discord channel
+-- id, 0 for console only. One alert per article per channel, however many feeds carry it.
 CREATE TABLE alerts (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     feed         TEXT NOT NULL,
     item_key     TEXT NOT NULL,
     dedupe       TEXT NOT NULL,
     channel      INTEGER NOT NULL,
-    payload      TEXT NOT NULL CHECK (json_valid(payload)),
-    status       TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'skipped')),
+    payload      TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status = 'pending' OR status = 'delivered'
+                                      OR status = 'failed' OR status = 'skipped'),
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT,
     created_at   TEXT NOT NULL,
@@ -154,6 +157,7 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::super::test_support::*;
     use super::super::{SeedMode, Store};
@@ -248,5 +252,18 @@ mod tests {
             .unwrap();
         assert_eq!(search(&store, "ransomware"), ["guid:1"]);
         assert!(search(&store, "telcos").is_empty());
+        assert_fts_in_step(&store.conn);
+
+        // The check can fail: an item the index does not know.
+        store
+            .conn
+            .execute(
+                "INSERT INTO items (feed, key, title, summary, content, first_seen)
+                 VALUES ('f', 'guid:2', 'Unindexed', '', '', 'x')",
+                [],
+            )
+            .unwrap();
+        let check = "INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)";
+        assert!(store.conn.execute(check, []).is_err());
     }
 }

@@ -137,6 +137,15 @@ pub(super) fn alert_keys(outcome: &PollOutcome) -> Vec<String> {
         .collect()
 }
 
+/// Fails unless the full-text index holds exactly what `items` holds.
+pub(super) fn assert_fts_in_step(conn: &Connection) {
+    conn.execute(
+        "INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)",
+        [],
+    )
+    .expect("items_fts out of step with items");
+}
+
 /// Every row of every table, sorted: equal dumps mean equal databases.
 pub(super) fn dump(conn: &Connection) -> Vec<String> {
     let mut tables = conn

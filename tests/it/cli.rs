@@ -2,10 +2,18 @@
 
 use crate::support::*;
 
-fn write_config(dir: &std::path::Path, feeds: &[(&str, String)], extra: &str) -> std::path::PathBuf {
-    let mut s = String::from("[storage]\npath = \"tw.db\"\n\n[poller]\nconcurrency = 4\ntimeout = \"5s\"\n\n");
+fn write_config(
+    dir: &std::path::Path,
+    feeds: &[(&str, String)],
+    extra: &str,
+) -> std::path::PathBuf {
+    let mut s = String::from(
+        "[storage]\npath = \"tw.db\"\n\n[poller]\nconcurrency = 4\ntimeout = \"5s\"\n\n",
+    );
     for (name, url) in feeds {
-        s.push_str(&format!("[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n\n"));
+        s.push_str(&format!(
+            "[[feeds]]\nname = \"{name}\"\nurl = \"{url}\"\n\n"
+        ));
     }
     s.push_str(extra);
     let path = dir.join("threatwatch.toml");
@@ -62,7 +70,10 @@ fn once_twice_alerts_once() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
-    let titles: Vec<&str> = lines.iter().map(|l| l["title"].as_str().unwrap_or("")).collect();
+    let titles: Vec<&str> = lines
+        .iter()
+        .map(|l| l["title"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(
         titles,
         // Oldest first, as they happened.
@@ -72,7 +83,10 @@ fn once_twice_alerts_once() {
         ]
     );
     assert_eq!(lines[1]["url"], "https://news.example/telcos");
-    assert_eq!(lines[1]["rules"], serde_json::json!(["telco-espionage-sea"]));
+    assert_eq!(
+        lines[1]["rules"],
+        serde_json::json!(["telco-espionage-sea"])
+    );
     let actors: Vec<&str> = lines[1]["actors"]
         .as_array()
         .map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect())
@@ -114,12 +128,22 @@ fn once_dry_run_changes_nothing() {
     assert!(!dir.path().join("tw.db").exists());
 
     let real = threatwatch(dir.path(), &["once", "--format", "jsonl"]);
-    assert_eq!(stdout(&real), stdout(&dry), "a dry run shows what a real run does");
+    assert_eq!(
+        stdout(&real),
+        stdout(&dry),
+        "a dry run shows what a real run does"
+    );
     let before = std::fs::read(dir.path().join("tw.db")).expect("db");
 
     server.set(
         "news",
-        rss(&[("b1", "Naikon is back", "telcos", "https://news.example/b1", &hours_ago(1))]),
+        rss(&[(
+            "b1",
+            "Naikon is back",
+            "telcos",
+            "https://news.example/b1",
+            &hours_ago(1),
+        )]),
         "application/rss+xml",
     );
     let dry = threatwatch(dir.path(), &["once", "--dry-run", "--format", "jsonl"]);
@@ -136,7 +160,11 @@ fn once_reports_each_failing_feed_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = FeedServer::start();
     server.set("good", seed_items(), "application/rss+xml");
-    server.set("html", "<!DOCTYPE html><html><body>hi</body></html>", "text/html");
+    server.set(
+        "html",
+        "<!DOCTYPE html><html><body>hi</body></html>",
+        "text/html",
+    );
     write_config(
         dir.path(),
         &[
@@ -151,9 +179,19 @@ fn once_reports_each_failing_feed_and_exits_zero() {
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("feed \"Closed\""), "{err}");
-    assert!(err.contains("feed \"Html\"") && err.contains("not a feed: HTML page"), "{err}");
-    assert!(err.contains("feed \"Missing\"") && err.contains("HTTP 404 Not Found"), "{err}");
-    assert_eq!(stdout(&out).lines().count(), 2, "the good feed still alerts");
+    assert!(
+        err.contains("feed \"Html\"") && err.contains("not a feed: HTML page"),
+        "{err}"
+    );
+    assert!(
+        err.contains("feed \"Missing\"") && err.contains("HTTP 404 Not Found"),
+        "{err}"
+    );
+    assert_eq!(
+        stdout(&out).lines().count(),
+        2,
+        "the good feed still alerts"
+    );
 
     let feeds = threatwatch(dir.path(), &["feeds", "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&feeds.stdout).expect("json");
@@ -163,7 +201,11 @@ fn once_reports_each_failing_feed_and_exits_zero() {
     assert_eq!(rows[3]["consecutive_failures"], 0);
     assert_eq!(rows[3]["items_seen"], 3);
     assert!(rows[3]["last_success"].is_string());
-    let missing = rows.iter().find(|r| r["name"] == "Missing").cloned().unwrap_or_default();
+    let missing = rows
+        .iter()
+        .find(|r| r["name"] == "Missing")
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(missing["last_error"], "HTTP 404 Not Found");
     assert_eq!(missing["consecutive_failures"], 1);
 }
@@ -214,7 +256,11 @@ fn scan_unreadable_source_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = threatwatch(dir.path(), &["scan", "no-such-feed.xml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no-such-feed.xml"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-feed.xml"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -227,7 +273,11 @@ fn check_reports_every_invalid_fixture_exactly() {
         if path.extension().and_then(|e| e.to_str()) != Some("toml") {
             continue;
         }
-        let rel = path.strip_prefix(root).expect("relative").to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .expect("relative")
+            .to_string_lossy()
+            .into_owned();
         let out = threatwatch(root, &["--config", &rel, "check"]);
         assert_eq!(out.status.code(), Some(1), "{rel}");
         let expect = std::fs::read_to_string(path.with_extension("err")).expect(".err file");
@@ -256,8 +306,15 @@ fn bad_format_is_a_usage_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = threatwatch(dir.path(), &["once", "--format", "xml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("invalid value 'xml'"), "{}", stderr(&out));
-    let out = threatwatch(dir.path(), &["lookup", "actor", "APT27", "--format", "jsonl"]);
+    assert!(
+        stderr(&out).contains("invalid value 'xml'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = threatwatch(
+        dir.path(),
+        &["lookup", "actor", "APT27", "--format", "jsonl"],
+    );
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -266,7 +323,11 @@ fn missing_config_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = threatwatch(dir.path(), &["once"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("threatwatch.toml"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("threatwatch.toml"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -278,7 +339,10 @@ fn lookup_actor_by_alias_and_unknown_name() {
     assert!(s.starts_with("APT27\n"), "{s}");
     assert!(s.contains("TG-3390"), "{s}");
 
-    let out = threatwatch(dir.path(), &["lookup", "actor", "Emissary Pand", "--format", "json"]);
+    let out = threatwatch(
+        dir.path(),
+        &["lookup", "actor", "Emissary Pand", "--format", "json"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("no actor named \"Emissary Pand\"; did you mean \"Emissary Panda\""),

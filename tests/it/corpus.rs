@@ -38,5 +38,8 @@ fn scan_parses_every_real_feed() {
     assert!(out.status.success(), "{}", stderr(&out));
     let lines = stdout(&out).lines().count();
     // 195 items, less the GitHub advisories repeated per package under one link.
-    assert!(lines >= 175, "only {lines} items parsed from the real feeds");
+    assert!(
+        lines >= 175,
+        "only {lines} items parsed from the real feeds"
+    );
 }

@@ -90,21 +90,26 @@ fn detection_quality_on_labeled_real_news() {
         &std::fs::read(corpus.join("feed-items/cyberdash-cybersecnews-union.json")).expect("union"),
     )
     .expect("union json");
-    let labels: Vec<Label> =
-        serde_json::from_slice(&std::fs::read(root.join("tests/fixtures/labels/feed-items.json")).expect("labels"))
-            .expect("labels json");
+    let labels: Vec<Label> = serde_json::from_slice(
+        &std::fs::read(root.join("tests/fixtures/labels/feed-items.json")).expect("labels"),
+    )
+    .expect("labels json");
     for l in labels {
         let Some(u) = union.iter().find(|u| u.link == l.link) else {
             panic!("label for unknown item {}", l.link);
         };
         cases.push((l, u.title.clone(), html_to_text(&u.summary)));
     }
-    let labels: Vec<Label> =
-        serde_json::from_slice(&std::fs::read(root.join("tests/fixtures/labels/feeds.json")).expect("labels"))
-            .expect("labels json");
+    let labels: Vec<Label> = serde_json::from_slice(
+        &std::fs::read(root.join("tests/fixtures/labels/feeds.json")).expect("labels"),
+    )
+    .expect("labels json");
     for l in labels {
-        let file = corpus.join("feeds").join(l.file.clone().unwrap_or_default());
-        let parsed = parse_feed(&std::fs::read(&file).expect("feed file"), None, None).expect("parse");
+        let file = corpus
+            .join("feeds")
+            .join(l.file.clone().unwrap_or_default());
+        let parsed =
+            parse_feed(&std::fs::read(&file).expect("feed file"), None, None).expect("parse");
         let key = canonical_url(&l.link, None);
         let Some(e) = parsed
             .entries
@@ -118,7 +123,8 @@ fn detection_quality_on_labeled_real_news() {
         cases.push((l, title, summary));
     }
 
-    let (mut actors, mut sectors, mut regions) = (Score::default(), Score::default(), Score::default());
+    let (mut actors, mut sectors, mut regions) =
+        (Score::default(), Score::default(), Score::default());
     for (l, title, summary) in &cases {
         let item = Item {
             feed: "eval".into(),
@@ -138,19 +144,31 @@ fn detection_quality_on_labeled_real_news() {
         let want_s: BTreeSet<String> = l
             .sectors
             .iter()
-            .map(|s| c.find_sector(s).map(|i| c.sectors[i].name.clone()).unwrap_or(s.clone()))
+            .map(|s| {
+                c.find_sector(s)
+                    .map(|i| c.sectors[i].name.clone())
+                    .unwrap_or(s.clone())
+            })
             .collect();
         sectors.add(&l.link, &want_s, &got_s);
         let got_r: BTreeSet<String> = e.regions.iter().map(|m| m.name.clone()).collect();
         let want_r: BTreeSet<String> = l
             .regions
             .iter()
-            .map(|r| c.find_place(r).map(|p| c.place_name(p).to_string()).unwrap_or(r.clone()))
+            .map(|r| {
+                c.find_place(r)
+                    .map(|p| c.place_name(p).to_string())
+                    .unwrap_or(r.clone())
+            })
             .collect();
         regions.add(&l.link, &want_r, &got_r);
     }
     let show = std::env::var_os("QUALITY_VERBOSE").is_some();
-    for (name, s) in [("actors", &actors), ("sectors", &sectors), ("regions", &regions)] {
+    for (name, s) in [
+        ("actors", &actors),
+        ("sectors", &sectors),
+        ("regions", &regions),
+    ] {
         eprintln!(
             "{name:<8} precision {:.3} recall {:.3} F1 {:.3} (tp {} fp {} fn {}) over {} items",
             s.p(),

@@ -30,7 +30,11 @@ fn only_the_owner_module_imports_each_crate() {
     rust_files(&root.join("src"), &mut files);
     let mut bad = Vec::new();
     for f in &files {
-        let rel = f.strip_prefix(root).expect("rel").to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(root)
+            .expect("rel")
+            .to_string_lossy()
+            .replace('\\', "/");
         let text = std::fs::read_to_string(f).expect("read");
         for (needle, owners) in BOUNDARIES {
             let allowed = owners.split('|').any(|o| rel.starts_with(o));

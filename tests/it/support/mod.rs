@@ -21,6 +21,62 @@ pub struct Doc {
     pub body: Vec<u8>,
     pub content_type: &'static str,
     pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub behavior: Behavior,
+}
+
+/// How a document misbehaves.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Behavior {
+    #[default]
+    Normal,
+    /// Sends the body one byte every 300 ms.
+    Trickle,
+    /// A gzip stream that inflates to 1 GB of zeros.
+    GzipBomb,
+    /// Redirects to itself.
+    RedirectLoop,
+}
+
+impl Doc {
+    pub fn ok(body: impl Into<Vec<u8>>) -> Doc {
+        Doc {
+            body: body.into(),
+            content_type: "application/rss+xml",
+            status: 200,
+            headers: Vec::new(),
+            behavior: Behavior::Normal,
+        }
+    }
+
+    pub fn status(status: u16) -> Doc {
+        Doc {
+            status,
+            ..Doc::ok(format!("status {status}"))
+        }
+    }
+
+    pub fn behave(behavior: Behavior) -> Doc {
+        Doc {
+            behavior,
+            ..Doc::ok(Vec::new())
+        }
+    }
+}
+
+/// ~1 MB of gzip that inflates to 1 GB of zeros, built once.
+fn gzip_bomb() -> Vec<u8> {
+    use std::io::Write;
+    static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BOMB.get_or_init(|| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            enc.write_all(&zeros).expect("gzip");
+        }
+        enc.finish().expect("gzip")
+    })
+    .clone()
 }
 
 #[derive(Default)]
@@ -63,6 +119,42 @@ async fn serve(
             .body(Body::from("not found"))
             .expect("response");
     };
+    match doc.behavior {
+        Behavior::Normal => {}
+        Behavior::Trickle => {
+            let body = doc.body.clone();
+            let stream = futures_util::stream::unfold(0usize, move |i| {
+                let body = body.clone();
+                async move {
+                    if i >= body.len() {
+                        return None;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    Some((Ok::<_, std::io::Error>(vec![body[i]]), i + 1))
+                }
+            });
+            return Response::builder()
+                .status(200)
+                .header("content-type", doc.content_type)
+                .body(Body::from_stream(stream))
+                .expect("response");
+        }
+        Behavior::GzipBomb => {
+            return Response::builder()
+                .status(200)
+                .header("content-type", "application/rss+xml")
+                .header("content-encoding", "gzip")
+                .body(Body::from(gzip_bomb()))
+                .expect("response");
+        }
+        Behavior::RedirectLoop => {
+            return Response::builder()
+                .status(302)
+                .header("location", format!("/feeds/{name}"))
+                .body(Body::empty())
+                .expect("response");
+        }
+    }
     let tag = etag(&doc.body);
     if doc.status == 200
         && headers
@@ -76,12 +168,14 @@ async fn serve(
             .body(Body::empty())
             .expect("response");
     }
-    Response::builder()
+    let mut r = Response::builder()
         .status(doc.status)
         .header("content-type", doc.content_type)
-        .header("etag", tag)
-        .body(Body::from(doc.body))
-        .expect("response")
+        .header("etag", tag);
+    for (k, v) in &doc.headers {
+        r = r.header(*k, v.as_str());
+    }
+    r.body(Body::from(doc.body)).expect("response")
 }
 
 impl FeedServer {
@@ -113,9 +207,8 @@ impl FeedServer {
         self.set_doc(
             name,
             Doc {
-                body: body.into(),
                 content_type,
-                status: 200,
+                ..Doc::ok(body)
             },
         );
     }
@@ -190,4 +283,111 @@ pub fn rss(items: &[(&str, &str, &str, &str, &str)]) -> String {
 /// RFC 2822 date `hours` ago (items must be newer than `max_item_age` to alert).
 pub fn hours_ago(hours: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::hours(hours)).to_rfc2822()
+}
+
+/// A running `threatwatch run` whose stdout and stderr lines are collected.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub out: Arc<Mutex<Vec<String>>>,
+    pub err: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(r: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            into.lock().expect("lock").push(line);
+        }
+    });
+}
+
+impl Daemon {
+    /// Start `threatwatch run --format jsonl` in `dir` (which holds threatwatch.toml).
+    pub fn start(dir: &Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_threatwatch"))
+            .args(["run", "--format", "jsonl"])
+            .current_dir(dir)
+            .env_remove("DISCORD_TOKEN")
+            .env_remove("THREATWATCH_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn threatwatch run");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().expect("stdout"), out.clone());
+        collect(child.stderr.take().expect("stderr"), err.clone());
+        Daemon { child, out, err }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.out.lock().expect("lock").clone()
+    }
+
+    pub fn errors(&self) -> String {
+        self.err.lock().expect("lock").join("\n")
+    }
+
+    /// Titles of the alerts printed so far.
+    pub fn titles(&self) -> Vec<String> {
+        self.lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["title"].as_str().map(String::from))
+            .collect()
+    }
+
+    /// Wait until `cond` holds on (stdout lines, stderr text), up to `secs` seconds.
+    pub fn wait_for(&self, secs: u64, what: &str, cond: impl Fn(&[String], &str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if cond(&self.lines(), &self.errors()) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "timed out waiting for {what}\nstdout:\n{}\nstderr:\n{}",
+            self.lines().join("\n"),
+            self.errors()
+        );
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Send SIGTERM and wait for the exit status (at most `secs`).
+    pub fn stop(mut self, secs: u64) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("daemon did not stop within {secs}s after SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, no cleanup.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
 }

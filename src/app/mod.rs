@@ -27,6 +27,8 @@ use crate::store::{PollCommit, PollOutcome, SeedMode, Store};
 
 pub use crate::lookup::LookupKind;
 
+mod daemon;
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,8 +77,20 @@ fn too_old(item: &Item, max_age: Duration) -> bool {
     age.to_std().is_ok_and(|a| a > max_age)
 }
 
+/// How a poll's alerts are committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Queued for the sinks (the daemon).
+    Deliver,
+    /// Printed by the caller and stored as skipped (`once` without Discord).
+    Print,
+    /// Computed, then rolled back (`once --dry-run`).
+    DryRun,
+}
+
 /// Commit one poll: items, feed state and alerts in one transaction.
-fn commit(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn commit(
     store: &mut Store,
     engine: &Engine,
     config: &Config,
@@ -84,7 +98,7 @@ fn commit(
     items: &[Item],
     validators: &Validators,
     mode: SeedMode,
-    dry_run: bool,
+    how: Commit,
 ) -> Result<PollOutcome> {
     let max_age = config.poller.max_item_age;
     let now = Utc::now();
@@ -100,7 +114,7 @@ fn commit(
             .ok()
             .map(|d| now + d),
         mode,
-        deliver: false,
+        deliver: how == Commit::Deliver,
     };
     let mut decide = |item: &Item| {
         if too_old(item, max_age) {
@@ -109,7 +123,7 @@ fn commit(
         let eval = engine.evaluate(item);
         alert::build(engine, item, &eval)
     };
-    let outcome = if dry_run {
+    let outcome = if how == Commit::DryRun {
         store.commit_poll_dry(&poll, &mut decide)
     } else {
         store.commit_poll(&poll, &mut decide)
@@ -150,6 +164,11 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
             }
         })
         .collect();
+    let how = if dry_run {
+        Commit::DryRun
+    } else {
+        Commit::Print
+    };
     let rt = runtime()?;
     let results: Vec<(usize, Result<Polled, PollError>)> = rt.block_on(async {
         stream::iter(config.feeds.iter().enumerate())
@@ -171,7 +190,16 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
             Ok(Polled::NotModified) => {
                 ok += 1;
                 let v = &validators[i];
-                commit(&mut store, &engine, &config, feed, &[], v, SeedMode::AlertAll, dry_run)?;
+                commit(
+                    &mut store,
+                    &engine,
+                    &config,
+                    feed,
+                    &[],
+                    v,
+                    SeedMode::AlertAll,
+                    how,
+                )?;
             }
             Ok(Polled::Items {
                 items, validators, ..
@@ -185,7 +213,7 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
                     &items,
                     &validators,
                     SeedMode::AlertAll,
-                    dry_run,
+                    how,
                 )?;
                 alerts += outcome.alerts.len();
                 print_alerts(&outcome, format)?;
@@ -194,92 +222,37 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
                 failed += 1;
                 eprintln!("feed {:?} ({}): {e}", feed.name, feed.source);
                 if !dry_run {
-                    store.record_failure(&feed.name, &feed.source.to_string(), &e.to_string(), Utc::now(), None)?;
+                    store.record_failure(
+                        &feed.name,
+                        &feed.source.to_string(),
+                        &e.to_string(),
+                        Utc::now(),
+                        None,
+                    )?;
                 }
             }
         }
     }
-    tracing::info!(feeds_ok = ok, feeds_failed = failed, alerts, dry_run, "poll finished");
+    tracing::info!(
+        feeds_ok = ok,
+        feeds_failed = failed,
+        alerts,
+        dry_run,
+        "poll finished"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `run`: poll every feed on its interval until SIGINT/SIGTERM.
 pub fn run_cli(path: &Path, format: Format) -> Result<ExitCode> {
-    let config = Arc::new(load(path)?);
-    let engine = Arc::new(Engine::new(&config));
-    let store = Arc::new(std::sync::Mutex::new(Store::open(&config.storage.path)?));
-    let fetcher = Arc::new(Fetcher::new(&config.poller).context("build the HTTP client")?);
+    let config = load(path)?;
     let rt = runtime()?;
-    rt.block_on(async move {
-        let token = tokio_util::sync::CancellationToken::new();
-        let tracker = tokio_util::task::TaskTracker::new();
-        for (i, _) in config.feeds.iter().enumerate() {
-            let (config, engine, store, fetcher, token) = (
-                config.clone(),
-                engine.clone(),
-                store.clone(),
-                fetcher.clone(),
-                token.clone(),
-            );
-            tracker.spawn(async move {
-                let feed = &config.feeds[i];
-                loop {
-                    if token.is_cancelled() {
-                        break;
-                    }
-                    let validators = {
-                        let s = store.lock().map_err(|_| ()).ok();
-                        let state = s.and_then(|s| s.feed_state(&feed.name).ok().flatten());
-                        Validators {
-                            etag: state.as_ref().and_then(|s| s.etag.clone()),
-                            last_modified: state.and_then(|s| s.last_modified),
-                        }
-                    };
-                    let res = poll_feed(&fetcher, feed, &validators).await;
-                    let mode = SeedMode::Seed {
-                        backfill: feed.backfill,
-                    };
-                    let step = match res {
-                        Ok(Polled::NotModified) => Ok(None),
-                        Ok(Polled::Items {
-                            items, validators, ..
-                        }) => Ok(Some((items, validators))),
-                        Err(e) => Err(e),
-                    };
-                    if let Ok(mut s) = store.lock() {
-                        match step {
-                            Ok(polled) => {
-                                let (items, v) = polled.unwrap_or_else(|| (Vec::new(), validators));
-                                match commit(&mut s, &engine, &config, feed, &items, &v, mode, false) {
-                                    Ok(outcome) => {
-                                        if let Err(e) = print_alerts(&outcome, format) {
-                                            tracing::error!(error = %e, "print alerts");
-                                        }
-                                    }
-                                    Err(e) => tracing::error!(feed = %feed.name, error = %format!("{e:#}"), "commit failed"),
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(feed = %feed.name, error = %e, "poll failed");
-                                let _ = s.record_failure(&feed.name, &feed.source.to_string(), &e.to_string(), Utc::now(), None);
-                            }
-                        }
-                    }
-                    tokio::select! {
-                        _ = token.cancelled() => break,
-                        _ = tokio::time::sleep(feed.interval) => {}
-                    }
-                }
-            });
-        }
-        tracker.close();
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        token.cancel();
-        if tokio::time::timeout(Duration::from_secs(8), tracker.wait()).await.is_err() {
-            tracing::warn!("in-flight polls did not finish within the grace period");
-        }
-    });
+    rt.block_on(daemon::run(
+        path.to_path_buf(),
+        config,
+        format,
+        shutdown_signal(),
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -380,7 +353,9 @@ pub fn scan_cli(
 fn same_source(a: &Source, b: &Source) -> bool {
     match (a, b) {
         (Source::File(x), Source::File(y)) => {
-            x == y || (std::fs::canonicalize(x).ok()).is_some_and(|x| std::fs::canonicalize(y).ok() == Some(x))
+            x == y
+                || (std::fs::canonicalize(x).ok())
+                    .is_some_and(|x| std::fs::canonicalize(y).ok() == Some(x))
         }
         _ => a == b,
     }

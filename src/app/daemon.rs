@@ -1,0 +1,443 @@
+//! The daemon behind `run`: schedules every feed, polls politely, commits, prints alerts
+//! from the outbox, raises feed-health notices, reloads on SIGHUP, stops on SIGINT/SIGTERM.
+//!
+//! Politeness: a global cap on concurrent polls (`poller.concurrency`), at most two
+//! requests at once per host, never two polls of one feed at once, jittered intervals,
+//! exponential backoff after failures and the server's `Retry-After` when it gives one.
+//! Crash safety: items, feed state and alerts are committed in one transaction per poll;
+//! alerts are printed from the outbox and marked delivered after, so a restart neither
+//! loses nor repeats them.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::alert::render::{self, Format};
+use crate::config::{self, Config, ConfigError, FeedConfig, Source};
+use crate::ingest::fetch::{Fetcher, Validators};
+use crate::ingest::poll::{poll_feed, Polled};
+use crate::ingest::schedule::{self, Schedule};
+use crate::rules::Engine;
+use crate::store::{SeedMode, Store};
+
+/// How long in-flight polls get to finish after SIGINT/SIGTERM (Docker allows 10 s).
+const GRACE: Duration = Duration::from_secs(8);
+
+/// At most this many requests at once to one host.
+const PER_HOST: usize = 2;
+
+/// The config and everything compiled from it; swapped whole on reload.
+struct Live {
+    config: Arc<Config>,
+    engine: Arc<Engine>,
+    fetcher: Fetcher,
+    global: Arc<Semaphore>,
+}
+
+impl Live {
+    fn new(config: Config) -> Result<Live> {
+        let started = std::time::Instant::now();
+        let engine = Engine::new(&config);
+        tracing::info!(
+            terms = engine.detector().term_count(),
+            rules = engine.rules().len(),
+            build_ms = started.elapsed().as_millis() as u64,
+            "matcher compiled"
+        );
+        Ok(Live {
+            fetcher: Fetcher::new(&config.poller).context("build the HTTP client")?,
+            global: Arc::new(Semaphore::new(config.poller.concurrency.max(1))),
+            engine: Arc::new(engine),
+            config: Arc::new(config),
+        })
+    }
+
+    fn feed(&self, name: &str) -> Option<&FeedConfig> {
+        self.config.feeds.iter().find(|f| f.name == name)
+    }
+}
+
+/// Shared by every poll task.
+struct Ctx {
+    store: Arc<Mutex<Store>>,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    outbox: Notify,
+}
+
+/// A finished poll: when to poll the feed again.
+struct Done {
+    feed: String,
+    delay: Duration,
+}
+
+fn host_key(feed: &FeedConfig) -> String {
+    match &feed.source {
+        Source::Url(u) => u.host_str().unwrap_or("").to_ascii_lowercase(),
+        Source::File(_) => String::from("(local files)"),
+    }
+}
+
+impl Ctx {
+    fn host(&self, key: &str) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST)))
+            .clone()
+    }
+
+    /// Run `f` on the store off the async workers.
+    async fn with_store<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> Option<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut s)
+        })
+        .await
+        .ok()
+    }
+}
+
+fn notice(format: Format, kind: &str, feed: &str, detail: &str) {
+    // Notices go to stderr so stdout stays one alert per line.
+    match format {
+        Format::Text => eprintln!("[notice] feed {feed:?} {kind}: {detail}"),
+        Format::Jsonl => eprintln!(
+            "{}",
+            serde_json::json!({"notice": kind, "feed": feed, "detail": detail})
+        ),
+    }
+}
+
+/// Poll one feed and commit what it gave; returns when to poll it next.
+async fn poll_one(ctx: Arc<Ctx>, live: Arc<Live>, feed: FeedConfig, format: Format) -> Done {
+    let interval = feed.interval;
+    let _global = live.global.clone().acquire_owned().await;
+    let _host = ctx.host(&host_key(&feed)).acquire_owned().await;
+    let name = feed.name.clone();
+    let validators = ctx
+        .with_store({
+            let name = name.clone();
+            move |s| s.feed_state(&name).ok().flatten()
+        })
+        .await
+        .flatten()
+        .map(|s| Validators {
+            etag: s.etag,
+            last_modified: s.last_modified,
+        })
+        .unwrap_or_default();
+    let res = poll_feed(&live.fetcher, &feed, &validators)
+        .instrument(tracing::info_span!("poll_feed", feed = %name))
+        .await;
+    let fail_after = live.config.poller.fail_notice_after;
+    let max_backoff = live.config.poller.max_backoff;
+    match res {
+        Ok(polled) => {
+            let (items, v) = match polled {
+                Polled::NotModified => (Vec::new(), validators),
+                Polled::Items {
+                    items,
+                    validators,
+                    moved_to,
+                } => {
+                    if let Some(u) = moved_to {
+                        tracing::warn!(feed_url = %u, "feed moved permanently; update its url in the config");
+                    }
+                    (items, validators)
+                }
+            };
+            let (live2, feed2) = (live.clone(), feed.clone());
+            let committed = ctx
+                .with_store(move |s| {
+                    let mode = SeedMode::Seed {
+                        backfill: feed2.backfill,
+                    };
+                    let out = super::commit(
+                        s,
+                        &live2.engine,
+                        &live2.config,
+                        &feed2,
+                        &items,
+                        &v,
+                        mode,
+                        super::Commit::Deliver,
+                    );
+                    if let Ok(o) = &out {
+                        if o.was_failing_notified {
+                            let _ = s.set_failing_notified(&feed2.name, false);
+                        }
+                    }
+                    out
+                })
+                .await;
+            match committed {
+                Some(Ok(outcome)) => {
+                    if outcome.was_failing_notified {
+                        notice(format, "recovered", &name, "polls succeed again");
+                    }
+                    if outcome.seeded {
+                        tracing::info!(new_items = outcome.new_items, "feed seeded");
+                    }
+                    if !outcome.alerts.is_empty() {
+                        ctx.outbox.notify_one();
+                    }
+                }
+                Some(Err(e)) => tracing::error!(error = %format!("{e:#}"), "commit failed"),
+                None => tracing::error!("commit task panicked"),
+            }
+            Done {
+                feed: name,
+                delay: schedule::after_success(interval),
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            tracing::warn!(feed = %name, error = %msg, transient = e.is_transient(), "poll failed");
+            let retry_after = e.retry_after();
+            let (n, u) = (name.clone(), feed.source.to_string());
+            let state = ctx
+                .with_store(move |s| s.record_failure(&n, &u, &msg, Utc::now(), None))
+                .await
+                .and_then(|r| r.ok());
+            let failures = state.as_ref().map_or(1, |s| s.consecutive_failures);
+            if let Some(s) = &state {
+                if s.consecutive_failures >= fail_after && !s.failing_notified {
+                    notice(
+                        format,
+                        "failing",
+                        &name,
+                        &format!(
+                            "{} consecutive failures, last: {}",
+                            s.consecutive_failures,
+                            s.last_error.as_deref().unwrap_or("")
+                        ),
+                    );
+                    let n = name.clone();
+                    ctx.with_store(move |s| s.set_failing_notified(&n, true))
+                        .await;
+                }
+            }
+            Done {
+                feed: name,
+                delay: schedule::after_failure(interval, failures, max_backoff, retry_after),
+            }
+        }
+    }
+}
+
+/// Print pending alerts from the outbox, oldest first, marking each delivered after.
+async fn drain_outbox(ctx: &Arc<Ctx>, format: Format) {
+    loop {
+        let batch = ctx
+            .with_store(|s| s.pending_alerts(100))
+            .await
+            .and_then(|r| r.ok())
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return;
+        }
+        let mut ids = Vec::with_capacity(batch.len());
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for q in &batch {
+                let _ = writeln!(out, "{}", render::alert(&q.alert, format));
+                ids.push(q.id);
+            }
+            let _ = out.flush();
+        }
+        ctx.with_store(move |s| {
+            for id in ids {
+                if let Err(e) = s.mark_delivered(id, None, Utc::now()) {
+                    tracing::error!(alert_id = id, error = %e, "mark delivered");
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// When a feed should first be polled after start: its stored next poll if that is
+/// still ahead, else soon, spread over a short window.
+fn first_due(store: &Store, feed: &FeedConfig, now: Instant) -> Instant {
+    let window = (feed.interval / 4).min(Duration::from_secs(5));
+    let stored = store
+        .feed_state(&feed.name)
+        .ok()
+        .flatten()
+        .and_then(|s| s.next_poll)
+        .and_then(|t| (t - Utc::now()).to_std().ok())
+        .map(|d| d.min(feed.interval));
+    now + stored.unwrap_or_else(|| schedule::stagger(window))
+}
+
+/// Reload the config; keep the old one (and say why) when the new one is invalid.
+fn reload(path: &std::path::Path) -> Option<Config> {
+    match config::load(path) {
+        Ok(c) => Some(c),
+        Err(ConfigError::Invalid { problems }) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            tracing::error!(
+                problems = problems.len(),
+                "config reload rejected; keeping the running config"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "config reload failed; keeping the running config");
+            None
+        }
+    }
+}
+
+/// Run until `shutdown` resolves (or SIGINT/SIGTERM when it is the signal future).
+pub async fn run(
+    path: PathBuf,
+    config: Config,
+    format: Format,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let store = Store::open(&config.storage.path)?;
+    let ctx = Arc::new(Ctx {
+        store: Arc::new(Mutex::new(store)),
+        hosts: Mutex::new(HashMap::new()),
+        outbox: Notify::new(),
+    });
+    let mut live = Arc::new(Live::new(config)?);
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    // Outbox: alerts left from a previous run first, then as polls commit. It stops
+    // after the polls, so what they commit is still printed.
+    let outbox_stop = CancellationToken::new();
+    let outbox = {
+        let (ctx, stop) = (ctx.clone(), outbox_stop.clone());
+        tokio::spawn(async move {
+            loop {
+                drain_outbox(&ctx, format).await;
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = ctx.outbox.notified() => {}
+                }
+            }
+            drain_outbox(&ctx, format).await;
+        })
+    };
+
+    let mut plan = Schedule::new();
+    {
+        let s = ctx.store.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        for f in &live.config.feeds {
+            plan.set(&f.name, first_due(&s, f, now));
+        }
+    }
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut hup = hangup();
+    tokio::pin!(shutdown);
+    tracing::info!(feeds = live.config.feeds.len(), "daemon started");
+
+    loop {
+        let wake = plan
+            .next_due()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(done) = done_rx.recv() => {
+                in_flight.remove(&done.feed);
+                if live.feed(&done.feed).is_some() {
+                    plan.set(&done.feed, Instant::now() + done.delay);
+                }
+            }
+            Some(()) = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the config");
+                let p = path.clone();
+                let loaded = tokio::task::spawn_blocking(move || reload(&p)).await.ok().flatten();
+                if let Some(new) = loaded {
+                    match Live::new(new) {
+                        Ok(new) => {
+                            let now = Instant::now();
+                            for f in &new.config.feeds {
+                                if live.feed(&f.name).is_none() && !in_flight.contains(&f.name) {
+                                    plan.set(&f.name, now + schedule::stagger(Duration::from_secs(1)));
+                                }
+                            }
+                            for f in &live.config.feeds {
+                                if new.feed(&f.name).is_none() {
+                                    plan.remove(&f.name);
+                                }
+                            }
+                            tracing::info!(feeds = new.config.feeds.len(), rules = new.config.rules.len(), "config reloaded");
+                            live = Arc::new(new);
+                        }
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the running config"),
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(wake) => {
+                for name in plan.pop_due(Instant::now()) {
+                    let Some(feed) = live.feed(&name).cloned() else { continue };
+                    if !in_flight.insert(name.clone()) {
+                        continue;
+                    }
+                    let (ctx, live, tx, token) = (ctx.clone(), live.clone(), done_tx.clone(), token.clone());
+                    tracker.spawn(async move {
+                        tokio::select! {
+                            done = poll_one(ctx, live, feed, format) => { let _ = tx.send(done); }
+                            _ = token.cancelled() => {}
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    tracing::info!(in_flight = in_flight.len(), "shutting down");
+    tracker.close();
+    // Let in-flight polls finish within the grace period, then stop them; a poll cut
+    // short commits nothing and is simply repeated at the next start.
+    if tokio::time::timeout(GRACE, tracker.wait()).await.is_err() {
+        tracing::warn!("in-flight polls did not finish in time; they will be repeated");
+        token.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
+    }
+    outbox_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), outbox).await;
+    Ok(())
+}
+
+/// SIGHUP as a stream of unit values (never fires off Unix).
+fn hangup() -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel(4);
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut s) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while s.recv().await.is_some() {
+            if tx.send(()).await.is_err() {
+                break;
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}
