@@ -273,11 +273,6 @@ impl<'de> Visitor<'de> for KindVisitor {
     fn visit_i64<E>(self, v: i64) -> Result<LooseValue, E> {
         Ok(LooseValue::Scalar(Value::Integer(v)))
     }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LooseValue, E> {
-        i64::try_from(v)
-            .map(|v| LooseValue::Scalar(Value::Integer(v)))
-            .map_err(|_| E::custom("integer out of range"))
-    }
     fn visit_f64<E>(self, v: f64) -> Result<LooseValue, E> {
         Ok(LooseValue::Scalar(Value::Float(v)))
     }
@@ -376,12 +371,14 @@ pub fn remove(node: &mut Node, path: &[Seg]) -> bool {
 }
 
 /// A deserialization error, located at the innermost node it concerns.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct DeError {
     pub message: String,
     pub at: Option<At>,
 }
 
+/// Where a `DeError` is: the span of the key or value, and its key path.
 #[derive(Debug)]
 pub struct At {
     pub span: Range<usize>,
@@ -399,14 +396,6 @@ impl DeError {
         self
     }
 }
-
-impl fmt::Display for DeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
@@ -429,13 +418,9 @@ impl de::Error for DeError {
     }
 
     fn unknown_field(field: &str, allowed: &'static [&'static str]) -> Self {
-        let close = allowed
-            .iter()
-            .map(|a| (strsim::jaro_winkler(field, a), a))
-            .filter(|(score, _)| *score >= 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        let hint = match close {
-            Some((_, a)) => format!("did you mean \"{a}\"? "),
+        let close = crate::catalog::suggest(field, allowed.iter().copied());
+        let hint = match close.first() {
+            Some(a) => format!("did you mean \"{a}\"? "),
             None => String::new(),
         };
         Self::custom(format_args!(

@@ -6,17 +6,17 @@
 //! stops at the first error; here each error is recorded, the offending entry is cut
 //! from the tree and deserialization runs again, so one pass of `check` lists them all.
 //! Nothing is interpreted here (durations stay text, ids stay integers): that is
-//! `validate`'s job. The structs are the single source of the accepted keys ([`keys`]).
+//! `validate`'s job. The structs are the single source of the accepted keys (`probe`).
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 
-use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
-use serde_spanned::{__unstable as spanned, Spanned};
+use serde_spanned::Spanned;
 
-use super::location::{key_path, remove, De, DeError, Node, SpannedAccess, Value};
+use super::location::{key_path, remove, De, Node, Value};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -180,33 +180,22 @@ pub fn read(mut tree: Node) -> Parsed {
                 return parsed;
             }
             Err(e) => {
-                let Some(at) = e.at else { break };
+                let (span, path) = e.at.map_or((0..0, Vec::new()), |at| (at.span, at.path));
                 parsed.problems.push(RawProblem {
-                    span: at.span,
-                    key: key_path(&at.path),
+                    span,
+                    key: key_path(&path),
                     message: e.message,
                 });
-                if !remove(&mut tree, &at.path) {
+                if !remove(&mut tree, &path) {
                     break;
                 }
-                parsed.removed.insert(key_path(&at.path));
+                parsed.removed.insert(key_path(&path));
             }
         }
     }
-    // Unreachable with a tree `parse` built; keep the problems found and read nothing.
+    // Only an error that cannot be cut away gets here; it is in `problems`, so the
+    // default config returned with it is never used.
     parsed
-}
-
-/// Every key `RawConfig` accepts, dotted, arrays of tables without an index
-/// (`rules.when`), in declaration order. Derived from the structs themselves.
-pub fn keys() -> Vec<String> {
-    let out = std::cell::RefCell::new(Vec::new());
-    // The probe only fails if a type asks for something it cannot fake: a bug here.
-    let _ = RawConfig::deserialize(Probe {
-        prefix: String::new(),
-        out: &out,
-    });
-    out.into_inner()
 }
 
 /// Keys under `[discord]` that look like a secret: reported and cut before anything else.
@@ -243,77 +232,102 @@ fn remove_secrets(tree: &mut Node, parsed: &mut Parsed) {
     walk(&mut discord.node, "discord", 0, parsed);
 }
 
-/// Walks the raw structs as if reading a file that sets every key, recording the keys.
-struct Probe<'a> {
-    prefix: String,
-    out: &'a std::cell::RefCell<Vec<String>>,
-}
+/// The accepted keys, read off the structs: the test that keeps `config.example.toml`
+/// complete asks here, so a key added to a struct cannot be forgotten there.
+#[cfg(test)]
+pub mod probe {
+    use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
+    use serde::Deserialize;
+    use serde_spanned::__unstable as spanned;
 
-impl<'de> Deserializer<'de> for Probe<'_> {
-    type Error = DeError;
+    use super::super::location::{DeError, SpannedAccess};
+    use super::RawConfig;
 
-    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, DeError> {
-        Err(de::Error::custom(format_args!(
-            "{}: the key probe cannot fake this type",
-            self.prefix
-        )))
-    }
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_some(self)
-    }
-    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_str("1s")
-    }
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_str("1s")
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_i64(1)
-    }
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        let one = Probe {
-            prefix: self.prefix,
-            out: self.out,
-        };
-        visitor.visit_seq(de::value::SeqDeserializer::new(std::iter::once(one)))
-    }
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        if spanned::is_spanned(name, fields) {
-            return visitor.visit_map(SpannedAccess::new(0..0, self));
-        }
-        let (prefix, out) = (self.prefix, self.out);
-        let children = fields.iter().map(|f| {
-            let key = if prefix.is_empty() {
-                (*f).to_string()
-            } else {
-                format!("{prefix}.{f}")
-            };
-            (*f, Probe { prefix: key, out })
+    /// Every key `RawConfig` accepts, dotted, arrays of tables without an index
+    /// (`rules.when`), in declaration order. Derived from the structs themselves, for the
+    /// test that keeps `config.example.toml` complete.
+    pub fn keys() -> Vec<String> {
+        let out = std::cell::RefCell::new(Vec::new());
+        // The probe only fails if a type asks for something it cannot fake: a bug here.
+        let _ = RawConfig::deserialize(Probe {
+            prefix: String::new(),
+            out: &out,
         });
-        let mut access = de::value::MapDeserializer::new(children.inspect(|(_, p)| {
-            out.borrow_mut().push(p.prefix.clone());
-        }));
-        let value = visitor.visit_map(&mut access)?;
-        access.end()?;
-        Ok(value)
+        out.into_inner()
     }
 
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i128 u8 u16 u32 u64 u128 f32 f64 char
-        bytes byte_buf unit unit_struct newtype_struct tuple
-        tuple_struct map enum identifier ignored_any
+    /// Walks the raw structs as if reading a file that sets every key, recording the keys.
+    struct Probe<'a> {
+        prefix: String,
+        out: &'a std::cell::RefCell<Vec<String>>,
     }
-}
 
-impl<'de> IntoDeserializer<'de, DeError> for Probe<'_> {
-    type Deserializer = Self;
-    fn into_deserializer(self) -> Self {
-        self
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = DeError;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, DeError> {
+            Err(de::Error::custom(format_args!(
+                "{}: the key probe cannot fake this type",
+                self.prefix
+            )))
+        }
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            visitor.visit_some(self)
+        }
+        fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            visitor.visit_str("1s")
+        }
+        fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            visitor.visit_str("1s")
+        }
+        fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            visitor.visit_i64(1)
+        }
+        fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            let one = Probe {
+                prefix: self.prefix,
+                out: self.out,
+            };
+            visitor.visit_seq(de::value::SeqDeserializer::new(std::iter::once(one)))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, DeError> {
+            if spanned::is_spanned(name, fields) {
+                return visitor.visit_map(SpannedAccess::new(0..0, self));
+            }
+            let (prefix, out) = (self.prefix, self.out);
+            let children = fields.iter().map(|f| {
+                let key = if prefix.is_empty() {
+                    (*f).to_string()
+                } else {
+                    format!("{prefix}.{f}")
+                };
+                (*f, Probe { prefix: key, out })
+            });
+            let mut access = de::value::MapDeserializer::new(children.inspect(|(_, p)| {
+                out.borrow_mut().push(p.prefix.clone());
+            }));
+            let value = visitor.visit_map(&mut access)?;
+            access.end()?;
+            Ok(value)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i128 u8 u16 u32 u64 u128 f32 f64 char
+            bytes byte_buf unit unit_struct newtype_struct tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    impl<'de> IntoDeserializer<'de, DeError> for Probe<'_> {
+        type Deserializer = Self;
+        fn into_deserializer(self) -> Self {
+            self
+        }
     }
 }
 
@@ -344,7 +358,7 @@ mod tests {
 3:15: poller.concurrency: expected an integer, found string "8"
 6:20: rules[0].actors[1]: expected a string, found integer 5
 7:1: rules[0].chanel: unknown key (did you mean "channel"? allowed: name, actors, sectors, regions, require, when, exclude, feeds, channel, mention_roles, priority)
-removed: {"poller.concurrency", "poller.intervall", "rules[0].actors", "rules[0].chanel"}"#,
+removed: {"poller.concurrency", "poller.intervall", "rules[0].actors[1]", "rules[0].chanel"}"#,
         );
     }
 
@@ -360,7 +374,7 @@ removed: {"poller.concurrency", "poller.intervall", "rules[0].actors", "rules[0]
 
     #[test]
     fn keys_come_from_the_structs() {
-        let keys = keys();
+        let keys = probe::keys();
         assert!(keys.contains(&"poller.max_backoff".to_string()), "{keys:?}");
         assert!(
             keys.contains(&"rules.mention_roles".to_string()),

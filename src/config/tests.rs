@@ -257,7 +257,7 @@ fn when_errors_point_inside_the_string() {
         &format!(
             "{FEED}[[rules]]\nname = \"r\"\nactors = [\"APT27\"]\nwhen = \"actors or (regions\"\n"
         ),
-        "t.toml:7:18: rules[0].when: this \"(\" is never closed",
+        "t.toml:7:19: rules[0].when: this \"(\" is never closed",
     );
     // With an escape in the string the offsets no longer line up: point at the value.
     check(
@@ -273,7 +273,7 @@ fn warnings_are_located_and_sorted() {
             "{FEED}interval = \"30s\"\n[[rules]]\nname = \"r\"\nactors = [\"APT27\"]\nsectors = [\"healthcare\"]\nrequire = \"all\"\nwhen = \"actors\"\nmention_roles = [1]\n"
         ),
         "t.toml:4:12: feeds[0].interval: polling a remote feed more often than once a minute is impolite\n\
-         t.toml:8:11: rules[0].sectors: sectors are listed but \"when\" never uses them\n\
+         t.toml:8:12: rules[0].sectors: sectors are listed but \"when\" never uses them\n\
          t.toml:9:11: rules[0].require: has no effect: \"when\" decides which categories must match\n\
          t.toml:11:18: rules[0].mention_roles: roles are only mentioned in a channel, and this rule has none",
     );
@@ -325,6 +325,42 @@ fn file_urls_become_paths() {
     )
     .expect("loads");
     assert_eq!(c.feeds[0].source, Source::File(feed));
+}
+
+#[test]
+fn ambiguous_actor_names_are_accepted_with_a_warning() {
+    check(
+        &format!(
+            "{FEED}[[actors]]\nname = \"Copycat\"\naliases = [\"Emissary Panda\"]\n[[rules]]\nname = \"r\"\nactors = [\"Emissary Panda\"]\n"
+        ),
+        "t.toml:9:11: rules[0].actors[0]: \"Emissary Panda\" names several actors: \"APT27\", \"Copycat\" (write one of them to be precise)",
+    );
+}
+
+#[test]
+fn syntax_errors_are_one_line() {
+    check(
+        "[poller\ninterval = \"15m\"\n",
+        "t.toml:1:8: invalid table header; expected `.`, `]`",
+    );
+    check(
+        "",
+        "t.toml:1:1: no feeds configured (add a [[feeds]] table with a name and a url)",
+    );
+}
+
+#[test]
+fn bad_array_elements_keep_their_siblings_numbered() {
+    check(
+        &format!("{FEED}[[rules]]\nname = \"r\"\nsectors = [1, \"telecommunications\", \"telecomunications\"]\n"),
+        "t.toml:6:12: rules[0].sectors[0]: expected a string, found integer 1\n\
+         t.toml:6:37: rules[0].sectors[2]: unknown sector \"telecomunications\" (did you mean \"Telecommunications\"?)",
+    );
+    // A rule whose only category is malformed is not also "watching nothing".
+    check(
+        &format!("{FEED}[[rules]]\nname = \"r\"\nregions = [false]\nwhen = \"regions\"\n"),
+        "t.toml:6:12: rules[0].regions[0]: expected a string, found boolean false",
+    );
 }
 
 #[test]
@@ -394,7 +430,7 @@ fn example_config_loads_cleanly() {
 fn example_config_shows_every_key() {
     let text = std::fs::read_to_string("config.example.toml").expect("config.example.toml");
     let written = keys_in(&text);
-    let missing: Vec<String> = raw::keys()
+    let missing: Vec<String> = raw::probe::keys()
         .into_iter()
         .filter(|k| !written.contains(k))
         .collect();
@@ -404,10 +440,10 @@ fn example_config_shows_every_key() {
 #[test]
 fn every_fixture_key_is_known_to_the_probe() {
     // The probe and the reader must agree: full.toml sets every key, and all of them
-    // are in `raw::keys()` (else the probe missed a field the reader accepts).
+    // are in `raw::probe::keys()` (else the probe missed a field the reader accepts).
     let text =
         std::fs::read_to_string(Path::new(FIXTURES).join("valid/full.toml")).expect("full.toml");
-    let keys: BTreeSet<String> = raw::keys().into_iter().collect();
+    let keys: BTreeSet<String> = raw::probe::keys().into_iter().collect();
     let written = keys_in(&text);
     assert_eq!(written, keys);
 }

@@ -660,7 +660,6 @@ fn actors(cx: &mut Cx<'_>, raw: &RawConfig, imported: Vec<Actor>) -> (Vec<ActorC
         }
     }
     let mut catalog = builtin();
-    let mut catalog = Catalog::builtin();
     for actor in imported {
         catalog.merge_actor(actor);
     }
@@ -1013,7 +1012,7 @@ fn closest<E: PartialEq>(
     let mut seen: Vec<E> = Vec::new();
     let mut out = Vec::new();
     for s in suggestions {
-        if score(&s) < best - 0.05 {
+        if score(&s) < best - 0.03 {
             continue;
         }
         match entity(&s) {

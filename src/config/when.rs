@@ -99,7 +99,7 @@ fn lex(text: &str) -> Result<Vec<Token>, WhenError> {
             other => {
                 return Err(WhenError {
                     offset: i,
-                    message: format!("unexpected {other:?}: use and, or, not and parentheses"),
+                    message: format!("unexpected \"{other}\": use and, or, not and parentheses"),
                 })
             }
         };
@@ -112,14 +112,9 @@ fn lex(text: &str) -> Result<Vec<Token>, WhenError> {
 }
 
 fn unknown_word(word: &str, offset: usize) -> WhenError {
-    let lower = word.to_ascii_lowercase();
-    let close = WORDS
-        .iter()
-        .map(|w| (strsim::jaro_winkler(&lower, w), *w))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    let message = match close {
-        Some((_, w)) => format!("unknown word \"{word}\" (did you mean \"{w}\"?)"),
+    let close = crate::catalog::suggest(word, WORDS.iter().copied());
+    let message = match close.first() {
+        Some(w) => format!("unknown word \"{word}\" (did you mean \"{w}\"?)"),
         None => {
             format!("unknown word \"{word}\" (expected actors, sectors, regions, and, or, not)")
         }
@@ -298,7 +293,7 @@ mod tests {
         );
         check(
             "actors && sectors",
-            "7: unexpected '&': use and, or, not and parentheses",
+            "7: unexpected \"&\": use and, or, not and parentheses",
         );
     }
 

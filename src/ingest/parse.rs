@@ -519,6 +519,7 @@ mod date {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use std::fmt::Write as _;
     use std::path::{Path, PathBuf};

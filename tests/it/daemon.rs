@@ -135,7 +135,7 @@ fn hostile_servers_never_stop_the_daemon() {
     );
     server.set(
         "xml",
-        "<rss><channel><item><title>broken",
+        "<rss version=\"2.0\"><channel><item><title>broken</titl>",
         "application/rss+xml",
     );
     let mut limited = Doc::status(429);
@@ -154,12 +154,12 @@ fn hostile_servers_never_stop_the_daemon() {
     d.wait_for(15, "failing notices", |_, e| {
         ["bomb", "loop", "big", "html", "xml", "slow"]
             .iter()
-            .all(|f| e.contains(&format!("feed \"{f}\" failing")))
+            .all(|f| e.contains(&format!("\"feed\":\"{f}\",\"notice\":\"failing\"")))
     });
     // The flaky feed recovers and its items were seeded, the good feed alerts new items.
     server.set("flaky", feed_of(&[item(7, 3)]), "application/rss+xml");
     d.wait_for(10, "flaky recovered", |_, e| {
-        e.contains("feed \"flaky\" recovered")
+        e.contains("\"feed\":\"flaky\",\"notice\":\"recovered\"")
     });
     server.set(
         "good",
