@@ -125,8 +125,7 @@ pub(super) fn load() -> Catalog {
     #[allow(clippy::expect_used)]
     let geo: GeoFile = toml::from_str(GEO).expect("built-in data/geo.toml is valid");
 
-    let mut catalog = Catalog::default();
-    catalog.sectors = sectors
+    let sectors = sectors
         .sector
         .into_iter()
         .map(|s| Sector {
@@ -139,7 +138,7 @@ pub(super) fn load() -> Catalog {
             name: s.name,
         })
         .collect();
-    catalog.countries = geo
+    let countries = geo
         .country
         .iter()
         .map(|c| Country {
@@ -155,7 +154,12 @@ pub(super) fn load() -> Catalog {
             subregion: c.subregion.clone(),
         })
         .collect();
-    catalog.regions = regions(&geo.region, &geo.country);
+    let mut catalog = Catalog {
+        sectors,
+        countries,
+        regions: regions(&geo.region, &geo.country),
+        ..Catalog::default()
+    };
     catalog.reindex();
     catalog.merge_actors(actors.actor.into_iter().map(actor));
     catalog
@@ -178,6 +182,7 @@ fn actor(row: ActorRow) -> Actor {
     }
     Actor {
         name_weak: row.weak.contains(&row.name),
+        name_exact_case: row.exact_case.contains(&row.name),
         name: row.name,
         aliases,
         mitre: row.mitre,

@@ -41,6 +41,9 @@ pub struct Actor {
     pub aliases: Vec<Alias>,
     /// Whether the canonical name itself needs context (e.g. "GALLIUM").
     pub name_weak: bool,
+    /// Whether the canonical name counts only in its exact letter case ("Warlock").
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub name_exact_case: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mitre: Option<String>,
     /// Suspected origin, ISO 3166-1 alpha-2.
@@ -147,7 +150,7 @@ fn absorb(a: &mut Actor, rec: Actor) {
         name: rec.name.clone(),
         scheme: None,
         weak: rec.name_weak,
-        exact_case: false,
+        exact_case: rec.name_exact_case,
     })
     .chain(rec.aliases);
     for al in incoming {

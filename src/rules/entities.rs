@@ -73,8 +73,6 @@ pub struct Mention {
     pub fields: BTreeSet<Field>,
     /// (field, byte offset) of the first occurrence, for ordering.
     pub first: (u8, usize),
-    /// At least one occurrence that counts without further context.
-    strong: bool,
 }
 
 impl Mention {
@@ -133,7 +131,11 @@ impl Detector {
     pub fn new(catalog: Arc<Catalog>) -> Detector {
         let mut terms: Vec<(String, TermFlags, Target)> = Vec::new();
         for (id, a) in catalog.actors.iter().enumerate() {
-            terms.push((a.name.clone(), flags(a.name_weak, false), Target::Actor(id)));
+            terms.push((
+                a.name.clone(),
+                flags(a.name_weak, a.name_exact_case),
+                Target::Actor(id),
+            ));
             for al in &a.aliases {
                 terms.push((
                     al.name.clone(),
@@ -321,6 +323,25 @@ impl Detector {
                 }
             }
         }
+        // Two different weak names of one actor vouch for each other: an article about
+        // the metal does not also say "Soft Cell", one about the band not "Gallium".
+        let mut weak_names: BTreeMap<ActorId, BTreeSet<String>> = BTreeMap::new();
+        for o in &occs {
+            if let [(Target::Actor(id), fl)] = o.targets.as_slice() {
+                if fl.weak {
+                    weak_names
+                        .entry(*id)
+                        .or_default()
+                        .insert(catalog::name_key(&o.form));
+                }
+            }
+        }
+        strong_actor.extend(
+            weak_names
+                .into_iter()
+                .filter(|(_, names)| names.len() >= 2)
+                .map(|(id, _)| id),
+        );
         for o in &occs {
             if let Some(d) = &o.designation {
                 let e = found
@@ -342,9 +363,11 @@ impl Detector {
             if actors.len() == 1 {
                 let (id, fl) = actors[0];
                 if !fl.weak || o.actor_context || strong_actor.contains(&id) {
-                    let m = found.actors.entry(id).or_default();
-                    m.add(&o.form, o.field, o.start);
-                    m.strong = true;
+                    found
+                        .actors
+                        .entry(id)
+                        .or_default()
+                        .add(&o.form, o.field, o.start);
                     actor_taken = !fl.weak || o.actor_context;
                 }
             } else if actors.len() > 1 {

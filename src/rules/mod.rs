@@ -200,38 +200,38 @@ impl Engine {
             .collect()
     }
 
-    /// The part of `found` that `rule` watches, explained.
+    /// The part of `found` that `rule` watches, explained, in order of first mention.
     fn watched(&self, rule: &Rule, found: &Found) -> Entities {
         let c = self.detector.catalog();
-        let mut out = Entities::default();
+        let mut actors: Vec<((u8, usize), EntityMatch)> = Vec::new();
         for (id, m) in &found.actors {
             if rule.actors.contains(id) {
-                out.actors.push(entity(&c.actors[*id].name, m, None));
+                actors.push((m.first, entity(&c.actors[*id].name, m, None)));
             }
         }
         for (ids, m) in &found.ambiguous {
             if ids.iter().any(|id| rule.actors.contains(id)) {
                 let names: Vec<&str> = ids.iter().map(|i| c.actors[*i].name.as_str()).collect();
                 let shown = m.forms.first().cloned().unwrap_or_default();
-                out.actors.push(entity(
-                    &shown,
-                    m,
-                    Some(format!(
-                        "ambiguous alias: claimed by {}",
-                        names.join(" and ")
-                    )),
-                ));
+                let note = format!("ambiguous alias: claimed by {}", names.join(" and "));
+                actors.push((m.first, entity(&shown, m, Some(note))));
             }
         }
-        for (i, m) in &found.sectors {
-            if rule.sectors.contains(i) {
-                out.sectors.push(entity(&c.sectors[*i].name, m, None));
-            }
-        }
+        let sectors: Vec<((u8, usize), EntityMatch)> = found
+            .sectors
+            .iter()
+            .filter(|(i, _)| rule.sectors.contains(i))
+            .map(|(i, m)| (m.first, entity(&c.sectors[*i].name, m, None)))
+            .collect();
+        let mut regions: Vec<((u8, usize), EntityMatch)> = Vec::new();
         for (place, codes) in &rule.places {
             let mut merged: Option<entities::Mention> = None;
             let mut add = |m: &entities::Mention| {
-                let e = merged.get_or_insert_with(Default::default);
+                let e = merged.get_or_insert_with(|| entities::Mention {
+                    first: m.first,
+                    ..Default::default()
+                });
+                e.first = e.first.min(m.first);
                 for f in &m.forms {
                     if !e.forms.contains(f) {
                         e.forms.push(f.clone());
@@ -253,10 +253,18 @@ impl Engine {
                 }
             }
             if let Some(m) = merged {
-                out.regions.push(entity(c.place_name(*place), &m, None));
+                regions.push((m.first, entity(c.place_name(*place), &m, None)));
             }
         }
-        out
+        let ordered = |mut v: Vec<((u8, usize), EntityMatch)>| {
+            v.sort_by_key(|(first, _)| *first);
+            v.into_iter().map(|(_, e)| e).collect()
+        };
+        Entities {
+            actors: ordered(actors),
+            sectors: ordered(sectors),
+            regions: ordered(regions),
+        }
     }
 }
 

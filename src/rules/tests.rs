@@ -82,6 +82,8 @@ const CASES: &[(&str, &str, &str, Kind, &[&str])] = &[
     ("gallium_arsenide", "Gallium arsenide wafers in short supply", "", Actors, &[]),
     ("gallium_actor_caps", "", "Microsoft tracks the actor as GALLIUM", Actors, &["GALLIUM"]),
     ("gallium_actor_qualifier", "", "the Gallium group targeted telecoms", Actors, &["GALLIUM"]),
+    ("gallium_two_weak_names_vouch", "", "the intrusions were linked to Gallium (Soft Cell) and others", Actors, &["GALLIUM"]),
+    ("soft_cell_band_alone", "", "Soft Cell played Tainted Love", Actors, &[]),
     ("gallium_with_strong_alias", "", "Gallium, also known as Alloy Taurus, hit carriers", Actors, &["GALLIUM"]),
     ("lazarus_saint", "", "the raising of Lazarus is a famous painting", Actors, &[]),
     ("lazarus_group", "", "the Lazarus Group stole $100 million", Actors, &["Lazarus Group"]),

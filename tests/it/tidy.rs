@@ -20,7 +20,7 @@ const BOUNDARIES: &[(&str, &str)] = &[
     ("feed_rs::", "src/ingest/parse.rs"),
     ("rusqlite::", "src/store/"),
     ("serenity::", "src/discord/"),
-    ("anyhow::", "src/app.rs|src/main.rs"),
+    ("anyhow::", "src/app/|src/main.rs"),
 ];
 
 #[test]
