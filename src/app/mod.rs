@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use futures_util::stream::{self, StreamExt};
 
 use crate::alert::{self, render, render::Format};
 use crate::catalog::Catalog;
@@ -170,40 +169,36 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
         Commit::Print
     };
     let rt = runtime()?;
-    let results: Vec<(usize, Result<Polled, PollError>)> = rt.block_on(async {
-        stream::iter(config.feeds.iter().enumerate())
-            .map(|(i, f)| {
-                let fetcher = &fetcher;
-                let v = &validators[i];
-                async move { (i, poll_feed(fetcher, f, v).await) }
-            })
-            .buffer_unordered(config.poller.concurrency.max(1))
-            .collect()
-            .await
-    });
-    let mut results = results;
-    results.sort_by_key(|(i, _)| *i);
+    // Polls run on the runtime's workers (fetch, parse, normalize); this thread commits
+    // each result as it arrives. The channel is small so at most a few parsed feeds are
+    // ever held in memory, whatever the number of feeds.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Result<Polled, PollError>)>(8);
+    let limit = Arc::new(tokio::sync::Semaphore::new(
+        config.poller.concurrency.max(1),
+    ));
+    let fetcher = Arc::new(fetcher);
+    for (i, f) in config.feeds.iter().enumerate() {
+        let (tx, limit, fetcher) = (tx.clone(), limit.clone(), fetcher.clone());
+        let (f, v) = (f.clone(), validators[i].clone());
+        rt.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let res = poll_feed(&fetcher, &f, &v).await;
+            let _ = tx.send((i, res)).await;
+        });
+    }
+    drop(tx);
     let (mut ok, mut failed, mut alerts) = (0usize, 0usize, 0usize);
-    for (i, res) in results {
+    while let Some((i, res)) = rt.block_on(rx.recv()) {
         let feed = &config.feeds[i];
-        match res {
-            Ok(Polled::NotModified) => {
-                ok += 1;
-                let v = &validators[i];
-                commit(
-                    &mut store,
-                    &engine,
-                    &config,
-                    feed,
-                    &[],
-                    v,
-                    SeedMode::AlertAll,
-                    how,
-                )?;
-            }
+        let polled = match res {
+            Ok(Polled::NotModified) => Ok((Vec::new(), validators[i].clone())),
             Ok(Polled::Items {
                 items, validators, ..
-            }) => {
+            }) => Ok((items, validators)),
+            Err(e) => Err(e),
+        };
+        match polled {
+            Ok((items, v)) => {
                 ok += 1;
                 let outcome = commit(
                     &mut store,
@@ -211,7 +206,7 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
                     &config,
                     feed,
                     &items,
-                    &validators,
+                    &v,
                     SeedMode::AlertAll,
                     how,
                 )?;

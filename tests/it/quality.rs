@@ -77,7 +77,12 @@ fn detection_quality_on_labeled_real_news() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let corpus = root.join("../shared/corpus");
     if !corpus.is_dir() {
-        eprintln!("skipped: ../shared/corpus not present");
+        // Written to the stderr handle, not eprintln!, so the test harness does not
+        // capture it: a skipped test says so in the CI log.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: ../shared/corpus not present\n",
+        );
         return;
     }
     let catalog = Arc::new(Catalog::builtin());
@@ -185,8 +190,8 @@ fn detection_quality_on_labeled_real_news() {
             }
         }
     }
-    assert!(actors.p() >= 0.90, "actor precision {:.3}", actors.p());
-    assert!(actors.r() >= 0.75, "actor recall {:.3}", actors.r());
-    assert!(sectors.f1() >= 0.60, "sector F1 {:.3}", sectors.f1());
-    assert!(regions.f1() >= 0.80, "region F1 {:.3}", regions.f1());
+    assert!(actors.p() >= 0.95, "actor precision {:.3}", actors.p());
+    assert!(actors.r() >= 0.90, "actor recall {:.3}", actors.r());
+    assert!(sectors.f1() >= 0.85, "sector F1 {:.3}", sectors.f1());
+    assert!(regions.f1() >= 0.90, "region F1 {:.3}", regions.f1());
 }
