@@ -85,8 +85,8 @@ async fn serve(
         .expect("response")
 }
 
-/// Run the binary once; return (wall time, stdout lines, peak RSS in kB).
-fn cycle(bin: &PathBuf, dir: &std::path::Path) -> (Duration, usize, u64) {
+/// Run the binary once; return (wall time, stdout lines, peak RSS in kB, CPU seconds).
+fn cycle(bin: &PathBuf, dir: &std::path::Path) -> (Duration, usize, u64, f64) {
     let started = Instant::now();
     let mut child = Command::new(bin)
         .args(["--config", "bench.toml", "once", "--format", "jsonl"])
@@ -103,7 +103,18 @@ fn cycle(bin: &PathBuf, dir: &std::path::Path) -> (Duration, usize, u64) {
         std::io::BufReader::new(out).lines().count()
     });
     let mut peak = 0u64;
+    let mut cpu_ticks = 0u64;
     loop {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Fields after the command name: utime and stime are the 12th and 13th.
+            if let Some(rest) = stat.rsplit(')').next() {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                if f.len() > 13 {
+                    cpu_ticks =
+                        f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+                }
+            }
+        }
         if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
             for line in status.lines() {
                 if let Some(v) = line.strip_prefix("VmHWM:") {
@@ -118,7 +129,13 @@ fn cycle(bin: &PathBuf, dir: &std::path::Path) -> (Duration, usize, u64) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let wall = started.elapsed();
-    (wall, reader.join().expect("reader"), peak)
+    // Clock ticks are 1/100 s on Linux.
+    (
+        wall,
+        reader.join().expect("reader"),
+        peak,
+        cpu_ticks as f64 / 100.0,
+    )
 }
 
 fn main() {
@@ -169,14 +186,15 @@ fn main() {
     }
     std::fs::write(dir.path().join("bench.toml"), cfg).expect("config");
 
-    let (cold, alerts, rss_cold) = cycle(&bin, dir.path());
+    let (cold, alerts, rss_cold, cpu_cold) = cycle(&bin, dir.path());
     let hits_cold = st.hits.load(Ordering::Relaxed);
-    let (warm, alerts_warm, rss_warm) = cycle(&bin, dir.path());
+    let (warm, alerts_warm, rss_warm, cpu_warm) = cycle(&bin, dir.path());
     let hits_warm = st.hits.load(Ordering::Relaxed) - hits_cold;
     println!("poll_bench: {FEEDS} feeds x {ITEMS} items ({:.1} MB of XML), concurrency 64, {HOSTS} hosts", bytes as f64 / 1e6);
     println!(
-        "cold cycle: {:.2} s, {} requests, {:.0} requests/s, {:.0} items/s, {} alerts, peak RSS {:.1} MB",
+        "cold cycle: {:.2} s ({:.2} s CPU), {} requests, {:.0} requests/s, {:.0} items/s, {} alerts, peak RSS {:.1} MB",
         cold.as_secs_f64(),
+        cpu_cold,
         hits_cold,
         hits_cold as f64 / cold.as_secs_f64(),
         (FEEDS * ITEMS) as f64 / cold.as_secs_f64(),
@@ -184,8 +202,9 @@ fn main() {
         rss_cold as f64 / 1024.0
     );
     println!(
-        "304 cycle:  {:.2} s, {} requests ({} answered 304), {:.0} requests/s, {} alerts, peak RSS {:.1} MB",
+        "304 cycle:  {:.2} s ({:.2} s CPU), {} requests ({} answered 304), {:.0} requests/s, {} alerts, peak RSS {:.1} MB",
         warm.as_secs_f64(),
+        cpu_warm,
         hits_warm,
         st.not_modified.load(Ordering::Relaxed),
         hits_warm as f64 / warm.as_secs_f64(),

@@ -36,6 +36,29 @@ pub fn merge_entities(a: &mut Vec<EntityMatch>, b: &[EntityMatch]) {
     }
 }
 
+/// How much article text an alert carries: enough for an embed's excerpt (Discord's
+/// description limit is 4096), not the full article, which stays in the items table.
+const EXCERPT_CHARS: usize = 1000;
+
+/// The item as an alert carries it: summary (or, without one, the start of the content)
+/// cut to an excerpt, content dropped.
+fn alert_item(item: &Item) -> Item {
+    let source = if item.summary.is_empty() {
+        &item.content
+    } else {
+        &item.summary
+    };
+    let summary = match source.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", source[..cut].trim_end()),
+        None => source.clone(),
+    };
+    Item {
+        summary,
+        content: String::new(),
+        ..item.clone()
+    }
+}
+
 /// One alert per destination for the rules that fired on `item`.
 pub fn build(engine: &Engine, item: &Item, eval: &Evaluation) -> Vec<Alert> {
     let rules = engine.rules();
@@ -61,7 +84,7 @@ pub fn build(engine: &Engine, item: &Item, eval: &Evaluation) -> Vec<Alert> {
                 priority = priority.max(r.priority);
             }
             Alert {
-                item: item.clone(),
+                item: alert_item(item),
                 entities,
                 rules: names,
                 channel,

@@ -254,6 +254,14 @@ impl Catalog {
         }
     }
 
+    /// The actor a name or alias means, when exactly one does (no suggestions computed).
+    pub fn actor_id(&self, name: &str) -> Option<ActorId> {
+        match self.actor_index.get(&name_key(name)) {
+            Some(ids) if ids.len() == 1 => Some(ids[0]),
+            _ => None,
+        }
+    }
+
     pub fn find_sector(&self, name: &str) -> Option<usize> {
         self.sector_index.get(&name_key(name)).copied()
     }

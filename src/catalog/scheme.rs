@@ -219,15 +219,17 @@ fn patterns() -> &'static Patterns {
             .collect::<Vec<_>>()
             .join("|");
         // Built from constants: a failure here is a programming error caught by tests.
+        // ASCII word boundaries keep the regexes on the fast DFA engines; designations
+        // are ASCII.
         #[allow(clippy::expect_used)]
         Patterns {
             codes: Regex::new(
-                r"\b(?:(UNC)[ -]?(\d{3,5})|(Storm)[ -](\d{3,4})|(DEV)[ -](\d{4})|(TA)(\d{3,4})|(CL)-(STA|CRI|UNK|MOT)-(\d{3,5})|(TGR)-(STA|CRI|UNK)-(\d{3,5})|(APT)-(C)-(\d{2,3})|(APT) ?(\d{1,3})|(FIN)(\d{1,2})|(TAG)-(\d{2,3})|(UAC)-(\d{4}))\b",
+                r"(?-u:\b)(?:(UNC)[ -]?(\d{3,5})|(Storm)[ -](\d{3,4})|(DEV)[ -](\d{4})|(TA)(\d{3,4})|(CL)-(STA|CRI|UNK|MOT)-(\d{3,5})|(TGR)-(STA|CRI|UNK)-(\d{3,5})|(APT)-(C)-(\d{2,3})|(APT) ?(\d{1,3})|(FIN)(\d{1,2})|(TAG)-(\d{2,3})|(UAC)-(\d{4}))(?-u:\b)",
             )
             .expect("designation code pattern"),
-            families: Regex::new(&format!(r"\b([A-Z][a-z]{{2,}}) ({fam})\b"))
+            families: Regex::new(&format!(r"(?-u:\b)([A-Z][a-z]{{2,}}) ({fam})(?-u:\b)"))
                 .expect("designation family pattern"),
-            trend: Regex::new(r"\b(Earth|Water|Void) ([A-Z][a-z]{2,})\b")
+            trend: Regex::new(r"(?-u:\b)(Earth|Water|Void) ([A-Z][a-z]{2,})(?-u:\b)")
                 .expect("designation trend pattern"),
         }
     })
@@ -300,11 +302,19 @@ pub fn find(text: &str) -> Vec<Designation> {
     }
     // In a Title Case headline every word is capitalised, so "<Adjective> <Family>" is
     // no evidence of a name there; known names are matched by the catalog anyway.
-    let mut rest = text.to_string();
-    for m in p.families.find_iter(text).chain(p.trend.find_iter(text)) {
-        rest.replace_range(m.range(), &" ".repeat(m.len()));
-    }
-    let title_case = is_title_case(&rest);
+    // Only when a two-word pattern is present is the Title Case check worth its cost.
+    let two_word: Vec<regex::Match> = p
+        .families
+        .find_iter(text)
+        .chain(p.trend.find_iter(text))
+        .collect();
+    let title_case = !two_word.is_empty() && {
+        let mut rest = text.to_string();
+        for m in &two_word {
+            rest.replace_range(m.range(), &" ".repeat(m.len()));
+        }
+        is_title_case(&rest)
+    };
     for c in p.families.captures_iter(text).filter(|_| !title_case) {
         let (Some(m), Some(adj), Some(fam)) = (c.get(0), c.get(1), c.get(2)) else {
             continue;

@@ -122,15 +122,14 @@ pub fn is_designation_caps(original: &str, start: usize, end: usize, term: &str)
     if !caps(written) || !caps(term) {
         return false;
     }
-    let around = |s: &str| {
-        s.chars()
+    // A dozen letters either side tell a designation from a shouted headline.
+    let lower_near = |chars: &mut dyn Iterator<Item = char>| {
+        chars
             .filter(|c| c.is_alphabetic())
             .take(12)
-            .collect::<String>()
+            .any(char::is_lowercase)
     };
-    let before: String = around(&original[..start].chars().rev().collect::<String>());
-    let after = around(&original[end..]);
-    before.chars().any(char::is_lowercase) || after.chars().any(char::is_lowercase)
+    lower_near(&mut original[..start].chars().rev()) || lower_near(&mut original[end..].chars())
 }
 
 #[cfg(test)]

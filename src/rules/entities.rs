@@ -196,6 +196,11 @@ impl Detector {
         &self.catalog
     }
 
+    /// The folded patterns of every term (for benchmarks).
+    pub fn patterns(&self) -> &[String] {
+        self.matcher.patterns()
+    }
+
     /// Number of distinct terms compiled.
     pub fn term_count(&self) -> usize {
         self.matcher.len()
@@ -273,7 +278,7 @@ impl Detector {
                 if inside {
                     continue;
                 }
-                if let catalog::ActorLookup::Found(id) = self.catalog.find_actor(&d.name) {
+                if let Some(id) = self.catalog.actor_id(&d.name) {
                     // Known under a spelling the text split differently ("APT 27").
                     occs.push(Occ {
                         targets: vec![(Target::Actor(id), TermFlags::default())],

@@ -48,6 +48,8 @@ pub struct Matcher<T> {
     ac: Option<AhoCorasick>,
     /// Pattern id -> terms that fold to it.
     patterns: Vec<Vec<u32>>,
+    /// Pattern id -> the folded pattern (for benchmarks and diagnostics).
+    pattern_text: Vec<String>,
     terms: Vec<Term<T>>,
 }
 
@@ -141,8 +143,14 @@ impl<T> Matcher<T> {
         Matcher {
             ac,
             patterns,
+            pattern_text: pats,
             terms: stored,
         }
+    }
+
+    /// The folded patterns the automaton was built from.
+    pub fn patterns(&self) -> &[String] {
+        &self.pattern_text
     }
 
     pub fn len(&self) -> usize {
