@@ -92,6 +92,13 @@ pub enum Answer {
         actors: Vec<ActorAnswer>,
         ambiguous: bool,
     },
+    /// A name no catalog knows that follows a vendor naming scheme (UNC1234).
+    Designation {
+        name: String,
+        scheme: String,
+        nexus: Option<String>,
+        note: String,
+    },
     Sector(SectorAnswer),
     Region(RegionAnswer),
 }
@@ -172,7 +179,21 @@ pub fn lookup(
                 actors: ids.iter().map(|&i| actor_answer(c, rules, i)).collect(),
                 ambiguous: true,
             }),
-            ActorLookup::Unknown(s) => Err(not_found(s)),
+            ActorLookup::Unknown(s) => {
+                let trimmed = name.trim();
+                match catalog::scheme::find(trimmed).into_iter().next() {
+                    Some(d) if d.start == 0 && d.end == trimmed.len() => Ok(Answer::Designation {
+                        note: d.note(),
+                        nexus: d
+                            .nexus
+                            .and_then(catalog::scheme::nexus_label)
+                            .map(String::from),
+                        scheme: d.scheme.to_string(),
+                        name: d.name,
+                    }),
+                    _ => Err(not_found(s)),
+                }
+            }
         },
         LookupKind::Sector => {
             let i = c
@@ -257,6 +278,21 @@ impl Answer {
                     line(&mut out, "sources:", &a.sources.join(", "));
                     out.push('\n');
                 }
+            }
+            Answer::Designation {
+                name,
+                scheme,
+                nexus,
+                note,
+            } => {
+                out.push_str(&format!("{name}\n"));
+                line(&mut out, "scheme:", scheme);
+                line(
+                    &mut out,
+                    "nexus:",
+                    nexus.as_deref().unwrap_or("not implied by the name"),
+                );
+                line(&mut out, "note:", note);
             }
             Answer::Sector(s) => {
                 out.push_str(&format!("{}\n", s.name));

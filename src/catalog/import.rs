@@ -222,3 +222,134 @@ mod tests {
         assert!(matches!(parse(b"{", "x"), Err(ImportError::Json { .. })));
     }
 }
+
+/// The importers on the real MISP galaxy and ATT&CK files in ../shared/corpus (skipped,
+/// and saying so, when the corpus is absent).
+#[cfg(test)]
+mod corpus_tests {
+    use super::*;
+    use crate::catalog::{ActorLookup, Catalog};
+
+    fn corpus(rel: &str) -> Option<std::path::PathBuf> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/corpus/catalogs")
+            .join(rel);
+        if p.exists() {
+            Some(p)
+        } else {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipped: ../shared/corpus not present\n",
+            );
+            None
+        }
+    }
+
+    fn names(c: &Catalog, name: &str) -> Vec<String> {
+        match c.find_actor(name) {
+            ActorLookup::Found(id) => c.actors[id].names().map(String::from).collect(),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn misp_threat_actor_galaxy() {
+        let Some(p) = corpus("misp-galaxy/clusters/threat-actor.json") else {
+            return;
+        };
+        let actors = load_file(&p).expect("misp");
+        assert_eq!(actors.len(), 1041);
+        let aliases: usize = actors.iter().map(|a| a.aliases.len()).sum();
+        assert_eq!(aliases, 1314);
+        let apt27 = actors.iter().find(|a| a.name == "APT27").expect("APT27");
+        assert_eq!(apt27.mitre.as_deref(), Some("G0027"));
+        assert_eq!(apt27.origin.as_deref(), Some("CN"));
+        for alias in [
+            "TG-3390",
+            "EMISSARY PANDA",
+            "Lucky Mouse",
+            "Iron Tiger",
+            "BRONZE UNION",
+        ] {
+            assert!(apt27.aliases.iter().any(|a| a.name == alias), "{alias}");
+        }
+        let gallium = actors
+            .iter()
+            .find(|a| a.name == "GALLIUM")
+            .expect("GALLIUM");
+        for alias in ["Alloy Taurus", "Granite Typhoon", "PHANTOM PANDA"] {
+            assert!(gallium.aliases.iter().any(|a| a.name == alias), "{alias}");
+        }
+    }
+
+    #[test]
+    fn attack_intrusion_sets() {
+        let Some(p) = corpus("mitre-attack/enterprise-attack-intrusion-set-v18.1.json") else {
+            return;
+        };
+        let actors = load_file(&p).expect("attack");
+        // 187 intrusion sets, of which revoked or deprecated ones are left out.
+        assert!(
+            actors.len() >= 160 && actors.len() <= 187,
+            "{}",
+            actors.len()
+        );
+        let tg = actors
+            .iter()
+            .find(|a| a.mitre.as_deref() == Some("G0027"))
+            .expect("G0027");
+        assert_eq!(tg.name, "Threat Group-3390");
+        assert!(tg.aliases.iter().any(|a| a.name == "Emissary Panda"));
+    }
+
+    #[test]
+    fn merged_over_the_builtin_catalog_without_chaining() {
+        let (Some(misp), Some(attack)) = (
+            corpus("misp-galaxy/clusters/threat-actor.json"),
+            corpus("mitre-attack/enterprise-attack-intrusion-set-v18.1.json"),
+        ) else {
+            return;
+        };
+        let mut c = Catalog::builtin();
+        let builtin = c.actors.len();
+        c.merge_actors(load_file(&misp).expect("misp"));
+        c.merge_actors(load_file(&attack).expect("attack"));
+        c.reindex();
+        // ATT&CK's "Threat Group-3390" and MISP's APT27 are one actor, by G0027.
+        let apt27 = names(&c, "Threat Group-3390");
+        assert_eq!(apt27[0], "APT27");
+        for alias in [
+            "Emissary Panda",
+            "TG-3390",
+            "LuckyMouse",
+            "Linen Typhoon",
+            "Iron Tiger",
+        ] {
+            assert!(apt27.iter().any(|n| n == alias), "{alias} in {apt27:?}");
+        }
+        assert_eq!(names(&c, "Granite Typhoon")[0], "GALLIUM");
+        assert_eq!(names(&c, "Naikon APT")[0], "Naikon");
+        assert!(c.actors.len() > builtin + 500, "{} actors", c.actors.len());
+        // Aliases two distinct actors claim are reported, never silently given to one.
+        let ambiguous = c.ambiguous_aliases();
+        assert!(!ambiguous.is_empty());
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!(
+                "merged catalog: {} actors, {} ambiguous aliases\n",
+                c.actors.len(),
+                ambiguous.len()
+            )
+            .as_bytes(),
+        );
+        for (alias, claimants) in &ambiguous {
+            assert!(claimants.len() >= 2, "{alias}: {claimants:?}");
+            assert!(
+                matches!(c.find_actor(alias), ActorLookup::Ambiguous(_)),
+                "{alias}"
+            );
+        }
+        // No chaining: APT27 and APT3 share no merged record.
+        assert!(!apt27.iter().any(|n| n == "APT3"));
+    }
+}

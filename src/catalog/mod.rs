@@ -134,6 +134,12 @@ pub struct Catalog {
     place_index: HashMap<String, Place>,
 }
 
+/// The country part of a rule's `nexus:<country>` actor entry, if `s` is one.
+pub fn nexus_spec(s: &str) -> Option<&str> {
+    let rest = s.trim().strip_prefix("nexus:")?;
+    Some(rest.trim())
+}
+
 /// The key names are compared on: NFKC, lower case, letters and digits only, so
 /// "TG-3390" = "TG 3390" = "tg3390" and "Lucky Mouse" = "LuckyMouse".
 pub fn name_key(s: &str) -> String {

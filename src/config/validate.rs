@@ -727,6 +727,14 @@ fn rules(
     out
 }
 
+/// Whether `name` is, as a whole, a vendor designation (UNC1234, "Velvet Typhoon").
+fn is_designation(name: &str) -> bool {
+    let name = name.trim();
+    crate::catalog::scheme::find(name)
+        .first()
+        .is_some_and(|d| d.start == 0 && d.end == name.len())
+}
+
 /// Everything in a rule but its name.
 fn rule(
     cx: &mut Cx<'_>,
@@ -737,6 +745,21 @@ fn rule(
 ) -> RuleConfig {
     let rule = r.get_ref();
     let actors = names(cx, key, "actors", &rule.actors, |cx, k, v| {
+        // "nexus:China" watches every actor, catalogued or a new vendor designation,
+        // whose suspected origin is that country.
+        if let Some(country) = crate::catalog::nexus_spec(v.get_ref()) {
+            return match catalog.find_place(country) {
+                Some(crate::catalog::Place::Country(_)) => true,
+                _ => {
+                    let message = format!(
+                        "unknown country \"{country}\" in \"{}\" (write nexus:<country name or ISO code>)",
+                        v.get_ref()
+                    );
+                    cx.problem(v.span().start, k, message);
+                    false
+                }
+            };
+        }
         match catalog.find_actor(v.get_ref()) {
             ActorLookup::Found(_) => true,
             ActorLookup::Ambiguous(ids) => {
@@ -757,6 +780,11 @@ fn rule(
                     ActorLookup::Found(id) => Some(id),
                     _ => None,
                 });
+                // A vendor designation no catalog knows yet can be watched, unless it
+                // looks like a typo of a known name ("Emisary Panda").
+                if close.is_empty() && is_designation(v.get_ref()) {
+                    return true;
+                }
                 let message = format!("unknown actor \"{}\"{}", v.get_ref(), did_you_mean(&close));
                 cx.problem(v.span().start, k, message);
                 false

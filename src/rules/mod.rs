@@ -29,6 +29,10 @@ use matcher::{Matcher, TermFlags};
 pub struct Rule {
     pub name: String,
     pub actors: BTreeSet<ActorId>,
+    /// ISO codes from `nexus:<country>` entries: any actor of that suspected origin.
+    pub nexus: BTreeSet<String>,
+    /// Vendor designations no catalog knows yet, by `name_key`.
+    pub designations: BTreeSet<String>,
     pub sectors: BTreeSet<usize>,
     pub places: Vec<(Place, BTreeSet<String>)>,
     pub require: Require,
@@ -66,14 +70,22 @@ pub struct Engine {
 
 fn compile_rule(catalog: &Catalog, r: &RuleConfig) -> Rule {
     let mut actors = BTreeSet::new();
+    let mut nexus = BTreeSet::new();
+    let mut designations = BTreeSet::new();
     for n in &r.actors {
+        if let Some(country) = crate::catalog::nexus_spec(n) {
+            if let Some(Place::Country(i)) = catalog.find_place(country) {
+                nexus.insert(catalog.countries[i].code.clone());
+            }
+            continue;
+        }
         match catalog.find_actor(n) {
             ActorLookup::Found(id) => {
                 actors.insert(id);
             }
             ActorLookup::Ambiguous(ids) => actors.extend(ids),
             ActorLookup::Unknown(_) => {
-                tracing::warn!(rule = %r.name, actor = %n, "rule names an unknown actor; ignored")
+                designations.insert(crate::catalog::name_key(n));
             }
         }
     }
@@ -91,6 +103,8 @@ fn compile_rule(catalog: &Catalog, r: &RuleConfig) -> Rule {
     Rule {
         name: r.name.clone(),
         actors,
+        nexus,
+        designations,
         sectors,
         places,
         require: r.require,
@@ -166,7 +180,12 @@ impl Engine {
                 Category::Regions => !watched.regions.is_empty(),
             };
             let listed = [
-                (Category::Actors, !rule.actors.is_empty()),
+                (
+                    Category::Actors,
+                    !rule.actors.is_empty()
+                        || !rule.nexus.is_empty()
+                        || !rule.designations.is_empty(),
+                ),
                 (Category::Sectors, !rule.sectors.is_empty()),
                 (Category::Regions, !rule.places.is_empty()),
             ];
@@ -205,8 +224,22 @@ impl Engine {
         let c = self.detector.catalog();
         let mut actors: Vec<((u8, usize), EntityMatch)> = Vec::new();
         for (id, m) in &found.actors {
+            let a = &c.actors[*id];
             if rule.actors.contains(id) {
-                actors.push((m.first, entity(&c.actors[*id].name, m, None)));
+                actors.push((m.first, entity(&a.name, m, None)));
+            } else if a.origin.as_ref().is_some_and(|o| rule.nexus.contains(o)) {
+                let note = format!(
+                    "suspected origin {}",
+                    c.place_name(nexus_place(c, a.origin.as_deref()))
+                );
+                actors.push((m.first, entity(&a.name, m, Some(note))));
+            }
+        }
+        for (name, (m, note, nexus)) in &found.designations {
+            if nexus.is_some_and(|n| rule.nexus.contains(n))
+                || rule.designations.contains(&crate::catalog::name_key(name))
+            {
+                actors.push((m.first, entity(name, m, Some(note.clone()))));
             }
         }
         for (ids, m) in &found.ambiguous {
@@ -266,6 +299,12 @@ impl Engine {
             regions: ordered(regions),
         }
     }
+}
+
+/// The place of an ISO code (for notes); falls back to the first country.
+fn nexus_place(c: &Catalog, code: Option<&str>) -> Place {
+    code.and_then(|code| c.countries.iter().position(|x| x.code == code))
+        .map_or(Place::Country(0), Place::Country)
 }
 
 fn entity(name: &str, m: &entities::Mention, note: Option<String>) -> EntityMatch {

@@ -261,3 +261,93 @@ mod props {
         }
     }
 }
+
+mod rules_eval {
+    use super::*;
+    use crate::config::{Require, RuleConfig, When};
+    use crate::model::{Category, Priority};
+    use crate::rules::Engine;
+
+    fn rule(name: &str, actors: &[&str], sectors: &[&str], regions: &[&str]) -> RuleConfig {
+        RuleConfig {
+            name: name.into(),
+            actors: actors.iter().map(|s| s.to_string()).collect(),
+            sectors: sectors.iter().map(|s| s.to_string()).collect(),
+            regions: regions.iter().map(|s| s.to_string()).collect(),
+            require: Require::Any,
+            when: None,
+            exclude: Vec::new(),
+            feeds: Vec::new(),
+            channel: None,
+            mention_roles: Vec::new(),
+            priority: Priority::Normal,
+        }
+    }
+
+    fn fired(rules: Vec<RuleConfig>, title: &str, body: &str) -> Vec<String> {
+        let engine = Engine::from_parts(Arc::new(Catalog::builtin()), &rules, &[]);
+        let eval = engine.evaluate(&item(title, body));
+        eval.fired
+            .iter()
+            .map(|f| engine.rules()[f.rule].name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn nexus_watches_catalogued_and_new_designations() {
+        let r = || vec![rule("china", &["nexus:China"], &[], &[])];
+        assert_eq!(
+            fired(r(), "", "a new actor, Velvet Typhoon, hit routers"),
+            ["china"]
+        );
+        assert_eq!(fired(r(), "", "APT41 hit game studios"), ["china"]);
+        assert!(fired(r(), "", "Fancy Bear phished diplomats").is_empty());
+        // A designation no catalog knows can be watched by name before anyone does.
+        let r = || vec![rule("new", &["Zzyzx Kitten"], &[], &[])];
+        assert_eq!(
+            fired(r(), "", "CrowdStrike now tracks Zzyzx Kitten"),
+            ["new"]
+        );
+        assert!(fired(r(), "", "CrowdStrike now tracks Velvet Kitten").is_empty());
+    }
+
+    #[test]
+    fn require_all_needs_every_listed_category() {
+        let mut r = rule("all", &["LockBit"], &["healthcare"], &["Europe"]);
+        r.require = Require::All;
+        let rs = || vec![r.clone()];
+        assert_eq!(fired(rs(), "LockBit hits hospital in Germany", ""), ["all"]);
+        assert!(fired(rs(), "LockBit hits hospital in Brazil", "").is_empty());
+        assert!(fired(rs(), "LockBit hits a bank in Germany", "").is_empty());
+    }
+
+    #[test]
+    fn when_expression_and_exclude() {
+        let mut r = rule(
+            "sea",
+            &["APT27"],
+            &["telecommunications"],
+            &["Southeast Asia"],
+        );
+        r.when = Some(When::Or(
+            Box::new(When::Category(Category::Actors)),
+            Box::new(When::And(
+                Box::new(When::Category(Category::Sectors)),
+                Box::new(When::Category(Category::Regions)),
+            )),
+        ));
+        r.exclude = vec!["webinar".into()];
+        let rs = || vec![r.clone()];
+        assert_eq!(fired(rs(), "Telcos in Vietnam breached", ""), ["sea"]);
+        assert!(fired(rs(), "Telcos in Brazil breached", "").is_empty());
+        assert_eq!(fired(rs(), "Emissary Panda is back", ""), ["sea"]);
+        assert!(fired(rs(), "Webinar: Emissary Panda explained", "").is_empty());
+    }
+
+    #[test]
+    fn a_country_satisfies_the_region_that_contains_it() {
+        let r = || vec![rule("eu", &[], &[], &["European Union"])];
+        assert_eq!(fired(r(), "Attack on Czech ministry", ""), ["eu"]);
+        assert!(fired(r(), "Attack on Swiss ministry", "").is_empty());
+    }
+}

@@ -350,3 +350,21 @@ fn lookup_actor_by_alias_and_unknown_name() {
         stderr(&out)
     );
 }
+
+#[test]
+fn lookup_explains_a_designation_no_catalog_knows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = threatwatch(dir.path(), &["lookup", "actor", "Velvet Typhoon"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Velvet Typhoon\nscheme:      Microsoft\nnexus:       China-nexus\nnote:        not in the catalog; Microsoft naming scheme (China-nexus)\n"
+    );
+    let out = threatwatch(
+        dir.path(),
+        &["lookup", "actor", "UNC9999", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["type"], "designation");
+    assert_eq!(v["scheme"], "Mandiant");
+}
