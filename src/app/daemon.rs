@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::alert::render::{self, Format};
+use crate::catalog::Catalog;
 use crate::config::{self, Config, ConfigError, FeedConfig, Source};
 use crate::ingest::fetch::{Fetcher, Validators};
 use crate::ingest::poll::{poll_feed, Polled};
@@ -44,9 +45,9 @@ struct Live {
 }
 
 impl Live {
-    fn new(config: Config) -> Result<Live> {
+    fn new(config: Config, catalog: Arc<Catalog>) -> Result<Live> {
         let started = std::time::Instant::now();
-        let engine = Engine::new(&config);
+        let engine = Engine::from_parts(catalog, &config.rules, &config.feeds);
         tracing::info!(
             terms = engine.detector().term_count(),
             rules = engine.rules().len(),
@@ -270,6 +271,26 @@ async fn drain_outbox(ctx: &Arc<Ctx>, format: Format) {
     }
 }
 
+/// The config's catalog with `[catalog] urls` merged: cached bodies, fetched again when
+/// due; a failed fetch keeps the cached one.
+async fn url_catalogs(ctx: &Arc<Ctx>, config: &Config) -> Arc<Catalog> {
+    if config.catalog.urls.is_empty() {
+        return config.catalog_data.clone();
+    }
+    let c = config.clone();
+    let plan = ctx
+        .with_store(move |s| super::catalogs::plan(&c, Some(s)))
+        .await
+        .unwrap_or_default();
+    let Ok(fetcher) = Fetcher::new(&config.poller) else {
+        return config.catalog_data.clone();
+    };
+    let (bodies, fresh) = super::catalogs::fetch_due(&fetcher, plan).await;
+    ctx.with_store(move |s| super::catalogs::cache(s, &fresh))
+        .await;
+    super::catalogs::merge(config, &bodies)
+}
+
 /// When a feed should first be polled after start: its stored next poll if that is
 /// still ahead, else soon, spread over a short window.
 fn first_due(store: &Store, feed: &FeedConfig, now: Instant) -> Instant {
@@ -318,7 +339,9 @@ pub async fn run(
         hosts: Mutex::new(HashMap::new()),
         outbox: Notify::new(),
     });
-    let mut live = Arc::new(Live::new(config)?);
+    let catalog = url_catalogs(&ctx, &config).await;
+    let mut live = Arc::new(Live::new(config, catalog)?);
+    let mut next_refresh = Instant::now() + live.config.catalog.refresh;
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
 
@@ -356,7 +379,8 @@ pub async fn run(
     loop {
         let wake = plan
             .next_due()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+            .min(next_refresh);
         tokio::select! {
             _ = &mut shutdown => break,
             Some(done) = done_rx.recv() => {
@@ -370,7 +394,8 @@ pub async fn run(
                 let p = path.clone();
                 let loaded = tokio::task::spawn_blocking(move || reload(&p)).await.ok().flatten();
                 if let Some(new) = loaded {
-                    match Live::new(new) {
+                    let catalog = url_catalogs(&ctx, &new).await;
+                    match Live::new(new, catalog) {
                         Ok(new) => {
                             let now = Instant::now();
                             for f in &new.config.feeds {
@@ -391,6 +416,17 @@ pub async fn run(
                 }
             }
             _ = tokio::time::sleep_until(wake) => {
+                if Instant::now() >= next_refresh {
+                    next_refresh = Instant::now() + live.config.catalog.refresh;
+                    if !live.config.catalog.urls.is_empty() {
+                        let config = (*live.config).clone();
+                        let catalog = url_catalogs(&ctx, &config).await;
+                        match Live::new(config, catalog) {
+                            Ok(new) => live = Arc::new(new),
+                            Err(e) => tracing::error!(error = %format!("{e:#}"), "catalog refresh failed"),
+                        }
+                    }
+                }
                 for name in plan.pop_due(Instant::now()) {
                     let Some(feed) = live.feed(&name).cloned() else { continue };
                     if !in_flight.insert(name.clone()) {

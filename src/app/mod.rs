@@ -26,6 +26,7 @@ use crate::store::{PollCommit, PollOutcome, SeedMode, Store};
 
 pub use crate::lookup::LookupKind;
 
+mod catalogs;
 mod daemon;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -65,6 +66,20 @@ fn load_optional(path: &Path, explicit: bool) -> Result<Option<Config>> {
         return Ok(None);
     }
     load(path).map(Some)
+}
+
+/// The config's catalog with the URL catalogs the store has cached (no network, no
+/// writes): what `scan` and `lookup` answer from.
+fn cached_catalog(config: &Config) -> Result<Arc<Catalog>> {
+    if config.catalog.urls.is_empty() {
+        return Ok(config.catalog_data.clone());
+    }
+    let store = Store::open_existing(&config.storage.path)?;
+    let bodies: Vec<(url::Url, Vec<u8>)> = catalogs::plan(config, store.as_ref())
+        .into_iter()
+        .filter_map(|(u, body, _)| body.map(|b| (u, b)))
+        .collect();
+    Ok(catalogs::merge(config, &bodies))
 }
 
 /// Whether an item is too old to alert.
@@ -142,7 +157,6 @@ fn print_alerts(outcome: &PollOutcome, format: Format) -> Result<()> {
 /// `once`: poll every feed, commit, print alerts, exit 0 after trying every feed.
 pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> {
     let config = load(path)?;
-    let engine = Engine::new(&config);
     let mut store = if dry_run {
         match Store::open_existing(&config.storage.path)? {
             Some(s) => s,
@@ -169,6 +183,18 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
         Commit::Print
     };
     let rt = runtime()?;
+    let (bodies, fresh) = rt.block_on(catalogs::fetch_due(
+        &fetcher,
+        catalogs::plan(&config, Some(&store)),
+    ));
+    if !dry_run {
+        catalogs::cache(&mut store, &fresh);
+    }
+    let engine = Engine::from_parts(
+        catalogs::merge(&config, &bodies),
+        &config.rules,
+        &config.feeds,
+    );
     // Polls run on the runtime's workers (fetch, parse, normalize); this thread commits
     // each result as it arrives. The channel is small so at most a few parsed feeds are
     // ever held in memory, whatever the number of feeds.
@@ -284,7 +310,7 @@ pub fn scan_cli(
 ) -> Result<ExitCode> {
     let config = load_optional(path, explicit)?;
     let engine = match &config {
-        Some(c) => Engine::new(c),
+        Some(c) => Engine::from_parts(cached_catalog(c)?, &c.rules, &c.feeds),
         None => Engine::from_parts(Arc::new(Catalog::builtin()), &[], &[]),
     };
     let poller = config
@@ -372,10 +398,10 @@ pub fn lookup_cli(
     json: bool,
 ) -> Result<ExitCode> {
     let config = load_optional(path, explicit)?;
-    let catalog = config
-        .as_ref()
-        .map(|c| c.catalog_data.clone())
-        .unwrap_or_else(|| Arc::new(Catalog::builtin()));
+    let catalog = match &config {
+        Some(c) => cached_catalog(c)?,
+        None => Arc::new(Catalog::builtin()),
+    };
     let rules = config.as_ref().map(|c| c.rules.as_slice()).unwrap_or(&[]);
     match lookup::lookup(&catalog, rules, kind, name) {
         Ok(answer) => {

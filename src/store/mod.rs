@@ -11,6 +11,7 @@
 //! is one transaction).
 
 mod alerts;
+mod catalogs;
 mod feeds;
 mod items;
 mod schema;

@@ -12,10 +12,19 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// Migration `i` takes a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Catalogs fetched from `[catalog] urls`, kept so a restart without network has them.
+const V2: &str = r#"
+CREATE TABLE catalog_cache (
+    url        TEXT PRIMARY KEY NOT NULL,
+    body       BLOB NOT NULL,
+    fetched_at TEXT NOT NULL
+) STRICT;
+"#;
 
 /// Feeds, items (with the keys they were also seen under and full-text search), alerts.
 /// (Checks use `OR`, not `IN (...)`: an `IN` list builds a temporary index per row.)

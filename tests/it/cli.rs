@@ -368,3 +368,57 @@ fn lookup_explains_a_designation_no_catalog_knows() {
     assert_eq!(v["type"], "designation");
     assert_eq!(v["scheme"], "Mandiant");
 }
+
+#[test]
+fn catalog_urls_are_fetched_cached_and_used_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = FeedServer::start();
+    let misp = r#"{"values":[{"value":"Zorbo Group","meta":{"synonyms":["ZB-7 Cluster","Quokka Lantern"],"country":"NZ"}}]}"#;
+    server.set("misp", misp, "application/json");
+    server.set(
+        "news",
+        rss(&[(
+            "z1",
+            "Quokka Lantern hits telcos",
+            "The ZB-7 Cluster struck again.",
+            "https://news.example/z1",
+            &hours_ago(1),
+        )]),
+        "application/rss+xml",
+    );
+    let extra = format!(
+        "[catalog]\nurls = [\"{}\"]\nrefresh = \"1h\"\n\n[[rules]]\nname = \"telcos\"\nsectors = [\"telecommunications\"]\n",
+        server.url("misp")
+    );
+    write_config(dir.path(), &[("News", server.url("news"))], &extra);
+    let out = threatwatch(dir.path(), &["once", "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.hits("misp"), 1);
+    // Fresh in the cache: a second run does not fetch it again.
+    let _ = threatwatch(dir.path(), &["once"]);
+    assert_eq!(server.hits("misp"), 1);
+    // Offline (the catalog URL now fails): scan and lookup still know the actor.
+    server.set_doc("misp", Doc::status(500));
+    let feed = dir.path().join("z.xml");
+    std::fs::write(
+        &feed,
+        rss(&[(
+            "z2",
+            "ZB-7 Cluster again",
+            "",
+            "https://news.example/z2",
+            &hours_ago(1),
+        )]),
+    )
+    .expect("write");
+    let out = threatwatch(dir.path(), &["scan", "--all", "--format", "jsonl", "z.xml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("json");
+    assert_eq!(line["actors"][0]["name"], "Zorbo Group");
+    let out = threatwatch(dir.path(), &["lookup", "actor", "Quokka Lantern"]);
+    assert!(
+        stdout(&out).starts_with("Zorbo Group\n"),
+        "{}",
+        stdout(&out)
+    );
+}

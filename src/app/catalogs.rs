@@ -1,0 +1,98 @@
+//! `[catalog] urls`: catalogs fetched over HTTP, cached in the store so a restart without
+//! network still has them, fetched again when older than `[catalog] refresh`, and merged
+//! over the config's catalog (built-in, files, `[[actors]]`).
+//!
+//! Names in rules are validated against the catalog without these (config loading does
+//! no network I/O); URL catalogs add actors and aliases for detection and lookups.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use url::Url;
+
+use crate::catalog::{import, Catalog};
+use crate::config::{Config, Source};
+use crate::ingest::fetch::{Fetched, Fetcher, Validators};
+use crate::store::Store;
+
+/// What the store holds for each configured URL: its body (if cached) and whether it is
+/// due for a fetch.
+pub(crate) fn plan(config: &Config, store: Option<&Store>) -> Vec<(Url, Option<Vec<u8>>, bool)> {
+    let refresh =
+        chrono::Duration::from_std(config.catalog.refresh).unwrap_or(chrono::Duration::days(1));
+    config
+        .catalog
+        .urls
+        .iter()
+        .map(|u| {
+            let cached = store.and_then(|s| s.cached_catalog(u.as_str()).ok().flatten());
+            let due = cached
+                .as_ref()
+                .is_none_or(|(_, at)| Utc::now().signed_duration_since(*at) >= refresh);
+            (u.clone(), cached.map(|(body, _)| body), due)
+        })
+        .collect()
+}
+
+/// Fetch the URLs that are due; a failure keeps the cached body (and is logged).
+/// Returns every URL's body to use and the freshly fetched ones to cache.
+pub(crate) async fn fetch_due(
+    fetcher: &Fetcher,
+    plan: Vec<(Url, Option<Vec<u8>>, bool)>,
+) -> (Vec<(Url, Vec<u8>)>, Vec<(Url, Vec<u8>)>) {
+    let mut use_now = Vec::new();
+    let mut fresh = Vec::new();
+    for (url, cached, due) in plan {
+        if due {
+            match fetcher
+                .fetch(&Source::Url(url.clone()), &Validators::default())
+                .await
+            {
+                Ok(Fetched::Body { bytes, .. }) => {
+                    fresh.push((url.clone(), bytes.clone()));
+                    use_now.push((url, bytes));
+                    continue;
+                }
+                Ok(Fetched::NotModified) => {}
+                Err(e) => tracing::warn!(
+                    feed_url = %url,
+                    error = %e,
+                    cached = cached.is_some(),
+                    "catalog fetch failed"
+                ),
+            }
+        }
+        if let Some(body) = cached {
+            use_now.push((url, body));
+        }
+    }
+    (use_now, fresh)
+}
+
+/// The config's catalog with the URL catalogs merged over it.
+pub(crate) fn merge(config: &Config, bodies: &[(Url, Vec<u8>)]) -> Arc<Catalog> {
+    if bodies.is_empty() {
+        return config.catalog_data.clone();
+    }
+    let mut catalog = (*config.catalog_data).clone();
+    for (url, body) in bodies {
+        match import::parse(body, url.as_str()) {
+            Ok(actors) => {
+                tracing::info!(feed_url = %url, actors = actors.len(), "catalog merged");
+                catalog.merge_actors(actors);
+            }
+            Err(e) => tracing::warn!(feed_url = %url, error = %e, "catalog not usable"),
+        }
+    }
+    catalog.reindex();
+    Arc::new(catalog)
+}
+
+/// Cache freshly fetched bodies.
+pub(crate) fn cache(store: &mut Store, fresh: &[(Url, Vec<u8>)]) {
+    for (url, body) in fresh {
+        if let Err(e) = store.cache_catalog(url.as_str(), body, Utc::now()) {
+            tracing::warn!(feed_url = %url, error = %e, "cannot cache catalog");
+        }
+    }
+}
