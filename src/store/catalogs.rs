@@ -8,13 +8,13 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{Fault, Store, StoreError, Ts};
 
+/// A cached catalog body and when it was fetched.
+pub type CachedCatalog = (Vec<u8>, DateTime<Utc>);
+
 impl Store {
     /// The cached body of `url` and when it was fetched.
-    pub fn cached_catalog(
-        &self,
-        url: &str,
-    ) -> Result<Option<(Vec<u8>, DateTime<Utc>)>, StoreError> {
-        let read = || -> Result<Option<(Vec<u8>, DateTime<Utc>)>, Fault> {
+    pub fn cached_catalog(&self, url: &str) -> Result<Option<CachedCatalog>, StoreError> {
+        let read = || -> Result<Option<CachedCatalog>, Fault> {
             let sql = "SELECT body, fetched_at FROM catalog_cache WHERE url = ?1";
             Ok(self
                 .conn
