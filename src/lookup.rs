@@ -121,10 +121,19 @@ fn actor_answer(c: &Catalog, rules: &[RuleConfig], id: catalog::ActorId) -> Acto
     let watched_by = rules
         .iter()
         .filter(|r| {
-            r.actors.iter().any(|n| match c.find_actor(n) {
-                ActorLookup::Found(x) => x == id,
-                ActorLookup::Ambiguous(xs) => xs.contains(&id),
-                ActorLookup::Unknown(_) => false,
+            r.actors.iter().any(|n| {
+                if let Some(country) = catalog::nexus_spec(n) {
+                    // "nexus:China" watches every actor of that suspected origin.
+                    return match (c.find_place(country), &a.origin) {
+                        (Some(Place::Country(i)), Some(o)) => c.countries[i].code == *o,
+                        _ => false,
+                    };
+                }
+                match c.find_actor(n) {
+                    ActorLookup::Found(x) => x == id,
+                    ActorLookup::Ambiguous(xs) => xs.contains(&id),
+                    ActorLookup::Unknown(_) => false,
+                }
             })
         })
         .map(|r| r.name.clone())

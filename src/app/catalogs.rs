@@ -48,11 +48,21 @@ pub(crate) async fn fetch_due(
                 .fetch(&Source::Url(url.clone()), &Validators::default())
                 .await
             {
-                Ok(Fetched::Body { bytes, .. }) => {
-                    fresh.push((url.clone(), bytes.clone()));
-                    use_now.push((url, bytes));
-                    continue;
-                }
+                // Only a body that imports replaces the cached one: an HTML error page
+                // served with 200 must not evict a good catalog.
+                Ok(Fetched::Body { bytes, .. }) => match import::parse(&bytes, url.as_str()) {
+                    Ok(_) => {
+                        fresh.push((url.clone(), bytes.clone()));
+                        use_now.push((url, bytes));
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(
+                        feed_url = %url,
+                        error = %e,
+                        cached = cached.is_some(),
+                        "fetched catalog not usable"
+                    ),
+                },
                 Ok(Fetched::NotModified) => {}
                 Err(e) => tracing::warn!(
                     feed_url = %url,
@@ -68,6 +78,18 @@ pub(crate) async fn fetch_due(
     }
     (use_now, fresh)
 }
+
+/// A fetcher for catalogs: the poller's settings with room for big catalogs (MITRE's
+/// full enterprise bundle is tens of megabytes; feeds are capped far lower).
+pub(crate) fn fetcher(config: &Config) -> Option<Fetcher> {
+    let mut poller = config.poller.clone();
+    poller.max_feed_bytes = poller.max_feed_bytes.max(CATALOG_MAX_BYTES);
+    poller.timeout = poller.timeout.max(std::time::Duration::from_secs(60));
+    Fetcher::new(&poller).ok()
+}
+
+/// Largest catalog body accepted.
+const CATALOG_MAX_BYTES: u64 = 200_000_000;
 
 /// The config's catalog with the URL catalogs merged over it.
 pub(crate) fn merge(config: &Config, bodies: &[(Url, Vec<u8>)]) -> Arc<Catalog> {

@@ -30,8 +30,9 @@ use crate::ingest::schedule::{self, Schedule};
 use crate::rules::Engine;
 use crate::store::{SeedMode, Store};
 
-/// How long in-flight polls get to finish after SIGINT/SIGTERM (Docker allows 10 s).
-const GRACE: Duration = Duration::from_secs(8);
+/// How long in-flight polls get to finish after SIGINT/SIGTERM; with the second of
+/// cancellation and the outbox's last second, shutdown stays under Docker's 10 s.
+const GRACE: Duration = Duration::from_secs(6);
 
 /// At most this many requests at once to one host.
 const PER_HOST: usize = 2;
@@ -123,11 +124,26 @@ fn notice(format: Format, kind: &str, feed: &str, detail: &str) {
 }
 
 /// Poll one feed and commit what it gave; returns when to poll it next.
-async fn poll_one(ctx: Arc<Ctx>, live: Arc<Live>, feed: FeedConfig, format: Format) -> Done {
+async fn poll_one(
+    ctx: Arc<Ctx>,
+    live: Arc<Live>,
+    feed: FeedConfig,
+    format: Format,
+    stopping: CancellationToken,
+) -> Option<Done> {
     let interval = feed.interval;
-    let _global = live.global.clone().acquire_owned().await;
-    let _host = ctx.host(&host_key(&feed)).acquire_owned().await;
+    // The host's slot first: a slow host then holds only its own two slots, never
+    // global ones that other hosts' feeds are waiting for.
+    let _host = tokio::select! {
+        p = ctx.host(&host_key(&feed)).acquire_owned() => p,
+        _ = stopping.cancelled() => return None,
+    };
+    let _global = tokio::select! {
+        p = live.global.clone().acquire_owned() => p,
+        _ = stopping.cancelled() => return None,
+    };
     let name = feed.name.clone();
+    let source = feed.source.to_string();
     let validators = ctx
         .with_store({
             let name = name.clone();
@@ -135,6 +151,8 @@ async fn poll_one(ctx: Arc<Ctx>, live: Arc<Live>, feed: FeedConfig, format: Form
         })
         .await
         .flatten()
+        // A feed moved to another URL must not send the old URL's validators.
+        .filter(|s| s.url == source)
         .map(|s| Validators {
             etag: s.etag,
             last_modified: s.last_modified,
@@ -199,21 +217,32 @@ async fn poll_one(ctx: Arc<Ctx>, live: Arc<Live>, feed: FeedConfig, format: Form
                 Some(Err(e)) => tracing::error!(error = %format!("{e:#}"), "commit failed"),
                 None => tracing::error!("commit task panicked"),
             }
-            Done {
+            Some(Done {
                 feed: name,
                 delay: schedule::after_success(interval),
-            }
+            })
         }
         Err(e) => {
             let msg = e.to_string();
             tracing::warn!(feed = %name, error = %msg, transient = e.is_transient(), "poll failed");
             let retry_after = e.retry_after();
             let (n, u) = (name.clone(), feed.source.to_string());
+            let prior = ctx
+                .with_store({
+                    let n = name.clone();
+                    move |s| s.feed_state(&n).ok().flatten()
+                })
+                .await
+                .flatten()
+                .map_or(0, |s| s.consecutive_failures);
+            let delay = schedule::after_failure(interval, prior + 1, max_backoff, retry_after);
+            let next = chrono::Duration::from_std(delay)
+                .ok()
+                .map(|d| Utc::now() + d);
             let state = ctx
-                .with_store(move |s| s.record_failure(&n, &u, &msg, Utc::now(), None))
+                .with_store(move |s| s.record_failure(&n, &u, &msg, Utc::now(), next))
                 .await
                 .and_then(|r| r.ok());
-            let failures = state.as_ref().map_or(1, |s| s.consecutive_failures);
             if let Some(s) = &state {
                 if s.consecutive_failures >= fail_after && !s.failing_notified {
                     notice(
@@ -231,10 +260,7 @@ async fn poll_one(ctx: Arc<Ctx>, live: Arc<Live>, feed: FeedConfig, format: Form
                         .await;
                 }
             }
-            Done {
-                feed: name,
-                delay: schedule::after_failure(interval, failures, max_backoff, retry_after),
-            }
+            Some(Done { feed: name, delay })
         }
     }
 }
@@ -260,14 +286,23 @@ async fn drain_outbox(ctx: &Arc<Ctx>, format: Format) {
             }
             let _ = out.flush();
         }
-        ctx.with_store(move |s| {
-            for id in ids {
-                if let Err(e) = s.mark_delivered(id, None, Utc::now()) {
-                    tracing::error!(alert_id = id, error = %e, "mark delivered");
+        let marked = ctx
+            .with_store(move |s| {
+                for id in ids {
+                    if let Err(e) = s.mark_delivered(id, None, Utc::now()) {
+                        tracing::error!(alert_id = id, error = %e, "mark delivered");
+                        return false;
+                    }
                 }
-            }
-        })
-        .await;
+                true
+            })
+            .await
+            .unwrap_or(false);
+        if !marked {
+            // Printing the same batch again at once would only repeat it; wait for the
+            // next commit (or restart) to try again.
+            return;
+        }
     }
 }
 
@@ -282,7 +317,7 @@ async fn url_catalogs(ctx: &Arc<Ctx>, config: &Config) -> Arc<Catalog> {
         .with_store(move |s| super::catalogs::plan(&c, Some(s)))
         .await
         .unwrap_or_default();
-    let Ok(fetcher) = Fetcher::new(&config.poller) else {
+    let Some(fetcher) = super::catalogs::fetcher(config) else {
         return config.catalog_data.clone();
     };
     let (bodies, fresh) = super::catalogs::fetch_due(&fetcher, plan).await;
@@ -343,6 +378,7 @@ pub async fn run(
     let mut live = Arc::new(Live::new(config, catalog)?);
     let mut next_refresh = Instant::now() + live.config.catalog.refresh;
     let token = CancellationToken::new();
+    let stopping = CancellationToken::new();
     let tracker = TaskTracker::new();
 
     // Outbox: alerts left from a previous run first, then as polls commit. It stops
@@ -371,6 +407,7 @@ pub async fn run(
         }
     }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let (swap_tx, mut swap_rx) = mpsc::channel::<Live>(2);
     let mut in_flight: HashSet<String> = HashSet::new();
     let mut hup = hangup();
     tokio::pin!(shutdown);
@@ -391,40 +428,52 @@ pub async fn run(
             }
             Some(()) = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the config");
-                let p = path.clone();
-                let loaded = tokio::task::spawn_blocking(move || reload(&p)).await.ok().flatten();
-                if let Some(new) = loaded {
-                    let catalog = url_catalogs(&ctx, &new).await;
-                    match Live::new(new, catalog) {
-                        Ok(new) => {
-                            let now = Instant::now();
-                            for f in &new.config.feeds {
-                                if live.feed(&f.name).is_none() && !in_flight.contains(&f.name) {
-                                    plan.set(&f.name, now + schedule::stagger(Duration::from_secs(1)));
-                                }
-                            }
-                            for f in &live.config.feeds {
-                                if new.feed(&f.name).is_none() {
-                                    plan.remove(&f.name);
-                                }
-                            }
-                            tracing::info!(feeds = new.config.feeds.len(), rules = new.config.rules.len(), "config reloaded");
-                            live = Arc::new(new);
+                // Loading, fetching catalogs and compiling happen off the loop, so polls
+                // and signals are never held up; the result arrives on `swap_rx`.
+                let (p, ctx, tx) = (path.clone(), ctx.clone(), swap_tx.clone());
+                tokio::spawn(async move {
+                    let p2 = p.clone();
+                    let loaded = tokio::task::spawn_blocking(move || reload(&p2)).await.ok().flatten();
+                    if let Some(new) = loaded {
+                        let catalog = url_catalogs(&ctx, &new).await;
+                        match Live::new(new, catalog) {
+                            Ok(new) => { let _ = tx.send(new).await; }
+                            Err(e) => tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the running config"),
                         }
-                        Err(e) => tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the running config"),
+                    }
+                });
+            }
+            Some(new) = swap_rx.recv() => {
+                let now = Instant::now();
+                for f in &new.config.feeds {
+                    // Added feeds, and feeds whose URL or interval changed, poll soon.
+                    let changed = live
+                        .feed(&f.name)
+                        .is_none_or(|old| old.source != f.source || old.interval != f.interval);
+                    if changed && !in_flight.contains(&f.name) {
+                        plan.set(&f.name, now + schedule::stagger(Duration::from_secs(1)));
                     }
                 }
+                for f in &live.config.feeds {
+                    if new.feed(&f.name).is_none() {
+                        plan.remove(&f.name);
+                    }
+                }
+                tracing::info!(feeds = new.config.feeds.len(), rules = new.config.rules.len(), "config applied");
+                live = Arc::new(new);
             }
             _ = tokio::time::sleep_until(wake) => {
                 if Instant::now() >= next_refresh {
                     next_refresh = Instant::now() + live.config.catalog.refresh;
                     if !live.config.catalog.urls.is_empty() {
-                        let config = (*live.config).clone();
-                        let catalog = url_catalogs(&ctx, &config).await;
-                        match Live::new(config, catalog) {
-                            Ok(new) => live = Arc::new(new),
-                            Err(e) => tracing::error!(error = %format!("{e:#}"), "catalog refresh failed"),
-                        }
+                        let (config, ctx, tx) = ((*live.config).clone(), ctx.clone(), swap_tx.clone());
+                        tokio::spawn(async move {
+                            let catalog = url_catalogs(&ctx, &config).await;
+                            match Live::new(config, catalog) {
+                                Ok(new) => { let _ = tx.send(new).await; }
+                                Err(e) => tracing::error!(error = %format!("{e:#}"), "catalog refresh failed"),
+                            }
+                        });
                     }
                 }
                 for name in plan.pop_due(Instant::now()) {
@@ -432,10 +481,26 @@ pub async fn run(
                     if !in_flight.insert(name.clone()) {
                         continue;
                     }
-                    let (ctx, live, tx, token) = (ctx.clone(), live.clone(), done_tx.clone(), token.clone());
+                    let (ctx, live, tx, token, stopping) = (ctx.clone(), live.clone(), done_tx.clone(), token.clone(), stopping.clone());
                     tracker.spawn(async move {
+                        let (interval, max) = (feed.interval, live.config.poller.max_backoff);
+                        let name = feed.name.clone();
+                        // Its own task, so a panic in parsing is a failed poll, not a
+                        // feed stuck "in flight" forever.
+                        let poll = tokio::spawn(poll_one(ctx, live, feed, format, stopping));
                         tokio::select! {
-                            done = poll_one(ctx, live, feed, format) => { let _ = tx.send(done); }
+                            res = poll => {
+                                let done = match res {
+                                    Ok(done) => done,
+                                    Err(e) => {
+                                        tracing::error!(feed = %name, error = %e, "poll task failed");
+                                        Some(Done { feed: name, delay: schedule::after_failure(interval, 1, max, None) })
+                                    }
+                                };
+                                if let Some(done) = done {
+                                    let _ = tx.send(done);
+                                }
+                            }
                             _ = token.cancelled() => {}
                         }
                     });
@@ -445,6 +510,7 @@ pub async fn run(
     }
 
     tracing::info!(in_flight = in_flight.len(), "shutting down");
+    stopping.cancel();
     tracker.close();
     // Let in-flight polls finish within the grace period, then stop them; a poll cut
     // short commits nothing and is simply repeated at the next start.

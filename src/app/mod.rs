@@ -170,7 +170,12 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
         .feeds
         .iter()
         .map(|f| {
-            let state = store.feed_state(&f.name).ok().flatten();
+            // A feed moved to another URL must not send the old URL's validators.
+            let state = store
+                .feed_state(&f.name)
+                .ok()
+                .flatten()
+                .filter(|s| s.url == f.source.to_string());
             Validators {
                 etag: state.as_ref().and_then(|s| s.etag.clone()),
                 last_modified: state.and_then(|s| s.last_modified),
@@ -183,10 +188,13 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
         Commit::Print
     };
     let rt = runtime()?;
-    let (bodies, fresh) = rt.block_on(catalogs::fetch_due(
-        &fetcher,
-        catalogs::plan(&config, Some(&store)),
-    ));
+    let (bodies, fresh) = match catalogs::fetcher(&config) {
+        Some(f) => rt.block_on(catalogs::fetch_due(
+            &f,
+            catalogs::plan(&config, Some(&store)),
+        )),
+        None => (Vec::new(), Vec::new()),
+    };
     if !dry_run {
         catalogs::cache(&mut store, &fresh);
     }
@@ -226,7 +234,9 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
         match polled {
             Ok((items, v)) => {
                 ok += 1;
-                let outcome = commit(
+                // A store error on one feed (e.g. the daemon holding the lock) is
+                // reported and the other feeds still run.
+                match commit(
                     &mut store,
                     &engine,
                     &config,
@@ -235,21 +245,27 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
                     &v,
                     SeedMode::AlertAll,
                     how,
-                )?;
-                alerts += outcome.alerts.len();
-                print_alerts(&outcome, format)?;
+                ) {
+                    Ok(outcome) => {
+                        alerts += outcome.alerts.len();
+                        print_alerts(&outcome, format)?;
+                    }
+                    Err(e) => eprintln!("feed {:?}: {e:#}", feed.name),
+                }
             }
             Err(e) => {
                 failed += 1;
                 eprintln!("feed {:?} ({}): {e}", feed.name, feed.source);
                 if !dry_run {
-                    store.record_failure(
+                    if let Err(e) = store.record_failure(
                         &feed.name,
                         &feed.source.to_string(),
                         &e.to_string(),
                         Utc::now(),
                         None,
-                    )?;
+                    ) {
+                        eprintln!("feed {:?}: {e}", feed.name);
+                    }
                 }
             }
         }
@@ -324,6 +340,9 @@ pub fn scan_cli(
     for src in sources {
         let source = match url::Url::parse(src) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Source::Url(u),
+            Ok(u) if u.scheme() == "file" => u
+                .to_file_path()
+                .map_or_else(|()| Source::File(src.into()), Source::File),
             _ => Source::File(src.into()),
         };
         let feed = FeedConfig {

@@ -8,6 +8,7 @@
 
 use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
 /// A vendor designation found in text.
@@ -206,20 +207,23 @@ const NOT_NAMES: &[&str] = &[
 
 struct Patterns {
     codes: Regex,
-    families: Regex,
-    trend: Regex,
+    /// The literal words of the two-word schemes: the family words (pattern ids
+    /// `0..FAMILIES.len()`) and the Trend Micro first words after them.
+    words: AhoCorasick,
 }
+
+/// First words of the Trend Micro scheme.
+const TREND: &[&str] = &["Earth", "Water", "Void"];
 
 fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| {
-        let fam = FAMILIES
+        let words = FAMILIES
             .iter()
             .map(|(w, _, _)| *w)
-            .collect::<Vec<_>>()
-            .join("|");
+            .chain(TREND.iter().copied());
         // Built from constants: a failure here is a programming error caught by tests.
-        // ASCII word boundaries keep the regexes on the fast DFA engines; designations
+        // ASCII word boundaries keep the regex on the fast DFA engines; designations
         // are ASCII.
         #[allow(clippy::expect_used)]
         Patterns {
@@ -227,12 +231,88 @@ fn patterns() -> &'static Patterns {
                 r"(?-u:\b)(?:(UNC)[ -]?(\d{3,5})|(Storm)[ -](\d{3,4})|(DEV)[ -](\d{4})|(TA)(\d{3,4})|(CL)-(STA|CRI|UNK|MOT)-(\d{3,5})|(TGR)-(STA|CRI|UNK)-(\d{3,5})|(APT)-(C)-(\d{2,3})|(APT) ?(\d{1,3})|(FIN)(\d{1,2})|(TAG)-(\d{2,3})|(UAC)-(\d{4}))(?-u:\b)",
             )
             .expect("designation code pattern"),
-            families: Regex::new(&format!(r"(?-u:\b)([A-Z][a-z]{{2,}}) ({fam})(?-u:\b)"))
-                .expect("designation family pattern"),
-            trend: Regex::new(r"(?-u:\b)(Earth|Water|Void) ([A-Z][a-z]{2,})(?-u:\b)")
-                .expect("designation trend pattern"),
+            words: AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(words)
+                .expect("designation word automaton"),
         }
     })
+}
+
+/// ASCII word byte, as `(?-u:\b)` sees it.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether an ASCII word boundary `(?-u:\b)` stands at byte `i` of `b`.
+fn boundary(b: &[u8], i: usize) -> bool {
+    let before = i > 0 && is_word_byte(b[i - 1]);
+    let after = i < b.len() && is_word_byte(b[i]);
+    before != after
+}
+
+/// End of the `[A-Z][a-z]{2,}` word starting at `i` (maximal lowercase run), if any.
+fn cap_word_end(b: &[u8], i: usize) -> Option<usize> {
+    if !b.get(i).is_some_and(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut j = i + 1;
+    while j < b.len() && b[j].is_ascii_lowercase() {
+        j += 1;
+    }
+    (j - i > 2).then_some(j)
+}
+
+/// Start of the `[A-Z][a-z]{2,}` word ending (maximal lowercase run) at `end`, if any.
+fn cap_word_start(b: &[u8], end: usize) -> Option<usize> {
+    let mut j = end;
+    while j > 0 && b[j - 1].is_ascii_lowercase() {
+        j -= 1;
+    }
+    (end - j >= 2 && j > 0 && b[j - 1].is_ascii_uppercase()).then(|| j - 1)
+}
+
+/// The matches, in order, that `(?-u:\b)([A-Z][a-z]{2,}) (<family>)(?-u:\b)` (kind 0,
+/// with the family index) and `(?-u:\b)(Earth|Water|Void) ([A-Z][a-z]{2,})(?-u:\b)`
+/// (kind 1) would find with `find_iter`: found from their literal words, so text
+/// without any of them costs one literal scan.
+fn two_word_matches(p: &Patterns, text: &str) -> (Vec<(usize, usize, usize)>, Vec<(usize, usize)>) {
+    let b = text.as_bytes();
+    let mut fam: Vec<(usize, usize, usize)> = Vec::new();
+    let mut trend: Vec<(usize, usize)> = Vec::new();
+    for m in p.words.find_overlapping_iter(text) {
+        let (s, e, id) = (m.start(), m.end(), m.pattern().as_usize());
+        if id < FAMILIES.len() {
+            // "<Adjective> <Family>": one space, then a capitalised word before it.
+            if !boundary(b, e) || s < 2 || b[s - 1] != b' ' {
+                continue;
+            }
+            let Some(a) = cap_word_start(b, s - 1) else {
+                continue;
+            };
+            if !boundary(b, a) {
+                continue;
+            }
+            if fam.last().is_none_or(|&(_, le, _)| le <= a) {
+                fam.push((a, e, id));
+            }
+        } else {
+            // "<Earth|Water|Void> <Name>".
+            if !boundary(b, s) || b.get(e) != Some(&b' ') {
+                continue;
+            }
+            let Some(ne) = cap_word_end(b, e + 1) else {
+                continue;
+            };
+            if !boundary(b, ne) {
+                continue;
+            }
+            if trend.last().is_none_or(|&(_, le)| le <= s) {
+                trend.push((s, ne));
+            }
+        }
+    }
+    (fam, trend)
 }
 
 fn code_scheme(prefix: &str) -> (&'static str, Option<&'static str>) {
@@ -303,49 +383,55 @@ pub fn find(text: &str) -> Vec<Designation> {
     // In a Title Case headline every word is capitalised, so "<Adjective> <Family>" is
     // no evidence of a name there; known names are matched by the catalog anyway.
     // Only when a two-word pattern is present is the Title Case check worth its cost.
-    let two_word: Vec<regex::Match> = p
-        .families
-        .find_iter(text)
-        .chain(p.trend.find_iter(text))
-        .collect();
-    let title_case = !two_word.is_empty() && {
+    let (fam, trend) = two_word_matches(p, text);
+    if fam.is_empty() && trend.is_empty() {
+        out.sort_by_key(|d| (d.start, std::cmp::Reverse(d.end)));
+        return out;
+    }
+    let title_case = {
         let mut rest = text.to_string();
-        for m in &two_word {
-            rest.replace_range(m.range(), &" ".repeat(m.len()));
+        let ranges = fam
+            .iter()
+            .map(|&(s, e, _)| (s, e))
+            .chain(trend.iter().copied());
+        for (s, e) in ranges {
+            rest.replace_range(s..e, &" ".repeat(e - s));
         }
         is_title_case(&rest)
     };
-    for c in p.families.captures_iter(text).filter(|_| !title_case) {
-        let (Some(m), Some(adj), Some(fam)) = (c.get(0), c.get(1), c.get(2)) else {
-            continue;
-        };
-        if NOT_ADJECTIVES.contains(&adj.as_str()) {
-            continue;
-        }
-        if let Some((_, scheme, nexus)) = FAMILIES.iter().find(|(w, _, _)| *w == fam.as_str()) {
+    if !title_case {
+        for &(s, e, id) in &fam {
+            let whole = &text[s..e];
+            let fam_word = FAMILIES[id].0;
+            let adj = &whole[..whole.len() - fam_word.len() - 1];
+            if NOT_ADJECTIVES.contains(&adj) {
+                continue;
+            }
+            let (_, scheme, nexus) = FAMILIES[id];
             out.push(Designation {
-                start: m.start(),
-                end: m.end(),
-                name: m.as_str().to_string(),
+                start: s,
+                end: e,
+                name: whole.to_string(),
                 scheme,
                 nexus: Some(nexus),
             });
         }
-    }
-    for c in p.trend.captures_iter(text).filter(|_| !title_case) {
-        let (Some(m), Some(name)) = (c.get(0), c.get(2)) else {
-            continue;
-        };
-        if NOT_NAMES.contains(&name.as_str()) {
-            continue;
+        for &(s, e) in &trend {
+            let whole = &text[s..e];
+            let Some((_, name)) = whole.split_once(' ') else {
+                continue;
+            };
+            if NOT_NAMES.contains(&name) {
+                continue;
+            }
+            out.push(Designation {
+                start: s,
+                end: e,
+                name: whole.to_string(),
+                scheme: "Trend Micro",
+                nexus: None,
+            });
         }
-        out.push(Designation {
-            start: m.start(),
-            end: m.end(),
-            name: m.as_str().to_string(),
-            scheme: "Trend Micro",
-            nexus: None,
-        });
     }
     out.sort_by_key(|d| (d.start, std::cmp::Reverse(d.end)));
     out
@@ -381,6 +467,52 @@ mod tests {
                 "DEV-0537 [not in the catalog; Microsoft naming scheme (cluster in development)]",
             ],
         );
+    }
+
+    /// The literal-first search finds exactly what the two regexes would.
+    #[test]
+    fn two_word_matches_agree_with_regexes() {
+        let fam = FAMILIES
+            .iter()
+            .map(|(w, _, _)| *w)
+            .collect::<Vec<_>>()
+            .join("|");
+        let (Ok(families), Ok(trend)) = (
+            Regex::new(&format!(r"(?-u:\b)([A-Z][a-z]{{2,}}) ({fam})(?-u:\b)")),
+            Regex::new(r"(?-u:\b)(Earth|Water|Void) ([A-Z][a-z]{2,})(?-u:\b)"),
+        ) else {
+            panic!("test regexes");
+        };
+        let pieces = [
+            "Salty", " ", "Panda", "Bear", "Earth", "Water", "Void", "Kr", "ahang", "x", "_", "9",
+            "\u{e9}", "-", "Ab", "Typhoon", "s", "Tiger", "SPanda", ",", "  ",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let n = (seed % 9) as usize;
+            for _ in 0..n {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let (f, t) = two_word_matches(patterns(), &text);
+            let want_f: Vec<(usize, usize)> = families
+                .find_iter(&text)
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            let want_t: Vec<(usize, usize)> = trend
+                .find_iter(&text)
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            let got_f: Vec<(usize, usize)> = f.iter().map(|&(s, e, _)| (s, e)).collect();
+            assert_eq!(got_f, want_f, "families in {text:?}");
+            assert_eq!(t, want_t, "trend in {text:?}");
+        }
     }
 
     #[test]

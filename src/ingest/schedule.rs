@@ -94,21 +94,23 @@ pub fn stagger(window: Duration) -> Duration {
     Duration::from_millis(random_below(window.as_millis() as u64 + 1))
 }
 
-/// How long to wait after `failures` consecutive failures (1 = the first): the server's
-/// `Retry-After` when it gave one (capped), else the interval doubled per failure after
-/// the first, with jitter, never more than `max`.
+/// How long to wait after `failures` consecutive failures (1 = the first): the interval
+/// doubled per failure after the first, with jitter, or the server's `Retry-After` when
+/// that is longer; never more than `max`.
 pub fn after_failure(
     interval: Duration,
     failures: u32,
     max: Duration,
     retry_after: Option<Duration>,
 ) -> Duration {
-    if let Some(r) = retry_after {
-        return r.clamp(Duration::from_secs(1), max);
-    }
     let factor = 1u32 << failures.saturating_sub(1).min(16);
     let base = interval.saturating_mul(factor).min(max);
-    jittered(base).min(max)
+    // Retry-After can only lengthen the wait: "0" or a date in the past must not turn a
+    // failing feed into a once-a-second loop.
+    match retry_after {
+        Some(r) => r.max(base).min(max),
+        None => jittered(base).min(max),
+    }
 }
 
 /// The wait after a successful poll: the interval, jittered.
@@ -172,7 +174,12 @@ mod tests {
         );
         assert!(after_failure(i, 30, max, None) <= max);
         assert_eq!(
-            after_failure(i, 2, max, Some(Duration::from_secs(120))),
+            after_failure(i, 1, max, Some(Duration::from_secs(600))),
+            Duration::from_secs(600)
+        );
+        // Retry-After: 0 does not shorten the backoff.
+        assert_eq!(
+            after_failure(i, 2, max, Some(Duration::ZERO)),
             Duration::from_secs(120)
         );
         assert_eq!(

@@ -37,23 +37,24 @@ fn is_separator(c: char) -> bool {
 
 /// Fold `s` for matching. Time is linear in the input; ASCII takes a fast path.
 pub fn fold(s: &str) -> Folded {
-    let mut text = String::with_capacity(s.len());
-    let mut map = Vec::with_capacity(s.len() + 1);
-    let mut last_space = true; // trims leading separators
     let bytes = s.as_bytes();
+    // Built as bytes: ASCII is pushed byte by byte, other characters UTF-8 encoded, so
+    // the result is valid UTF-8.
+    let mut text: Vec<u8> = Vec::with_capacity(s.len() + 8);
+    let mut map: Vec<u32> = Vec::with_capacity(s.len() + 9);
+    let mut last_space = true; // trims leading separators
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii() {
-            let c = b as char;
-            if is_separator(c) {
+            if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'-' | b'_') {
                 if !last_space {
-                    text.push(' ');
+                    text.push(b' ');
                     map.push(i as u32);
                     last_space = true;
                 }
             } else {
-                text.push(b.to_ascii_lowercase() as char);
+                text.push(b.to_ascii_lowercase());
                 map.push(i as u32);
                 last_space = false;
             }
@@ -65,28 +66,36 @@ pub fn fold(s: &str) -> Folded {
         let len = ch.len_utf8();
         if is_separator(ch) {
             if !last_space {
-                text.push(' ');
+                text.push(b' ');
                 map.push(i as u32);
                 last_space = true;
             }
         } else {
             match ch {
                 '\u{2018}' | '\u{2019}' | '\u{201b}' | '\u{2032}' => {
-                    text.push('\'');
+                    text.push(b'\'');
                     map.push(i as u32);
                 }
                 '\u{201c}' | '\u{201d}' | '\u{201f}' | '\u{2033}' => {
-                    text.push('"');
+                    text.push(b'"');
                     map.push(i as u32);
                 }
                 _ => {
-                    for n in std::iter::once(ch).nfkc() {
-                        for l in n.to_lowercase() {
-                            let before = text.len();
-                            text.push(l);
-                            for _ in before..text.len() {
-                                map.push(i as u32);
-                            }
+                    let mut push = |l: char| {
+                        let mut buf = [0u8; 4];
+                        let enc = l.encode_utf8(&mut buf).as_bytes();
+                        text.extend_from_slice(enc);
+                        map.extend(std::iter::repeat_n(i as u32, enc.len()));
+                    };
+                    let single = std::iter::once(ch);
+                    if unicode_normalization::is_nfkc_quick(single.clone())
+                        == unicode_normalization::IsNormalized::Yes
+                    {
+                        // NFKC leaves a character that is already NFKC alone.
+                        ch.to_lowercase().for_each(&mut push);
+                    } else {
+                        for n in single.nfkc() {
+                            n.to_lowercase().for_each(&mut push);
                         }
                     }
                 }
@@ -96,6 +105,8 @@ pub fn fold(s: &str) -> Folded {
         i += len;
     }
     map.push(s.len() as u32);
+    let text = String::from_utf8(text)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     Folded { text, map }
 }
 
@@ -127,6 +138,52 @@ mod tests {
         check("T\u{fc}rkiye", "t\u{fc}rkiye");
         check("\u{2019}s", "'s");
         check("\u{ff21}PT27", "apt27"); // full-width A
+    }
+
+    /// The straightforward per-character fold the fast paths must agree with.
+    fn reference(s: &str) -> (String, Vec<u32>) {
+        let mut text = String::new();
+        let mut map = Vec::new();
+        let mut last_space = true;
+        for (i, ch) in s.char_indices() {
+            if is_separator(ch) {
+                if !last_space {
+                    text.push(' ');
+                    map.push(i as u32);
+                    last_space = true;
+                }
+                continue;
+            }
+            let outs: Vec<char> = match ch {
+                '\u{2018}' | '\u{2019}' | '\u{201b}' | '\u{2032}' => vec!['\''],
+                '\u{201c}' | '\u{201d}' | '\u{201f}' | '\u{2033}' => vec!['"'],
+                _ => std::iter::once(ch)
+                    .nfkc()
+                    .flat_map(char::to_lowercase)
+                    .collect(),
+            };
+            for l in outs {
+                text.push(l);
+                map.extend(std::iter::repeat_n(i as u32, l.len_utf8()));
+            }
+            last_space = false;
+        }
+        map.push(s.len() as u32);
+        (text, map)
+    }
+
+    #[test]
+    fn fast_paths_agree_with_reference() {
+        let mut all = String::new();
+        for c in (0u32..0x3_0000).filter_map(char::from_u32) {
+            let one = format!("a{c}-B");
+            let f = fold(&one);
+            assert_eq!((f.text, f.map), reference(&one), "for U+{:04X}", c as u32);
+            all.push(c);
+            all.push(' ');
+        }
+        let f = fold(&all);
+        assert_eq!((f.text, f.map), reference(&all));
     }
 
     #[test]
