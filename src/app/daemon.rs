@@ -178,7 +178,9 @@ async fn poll_one(
                     (items, validators)
                 }
             };
-            let (live2, feed2) = (live.clone(), feed.clone());
+            // Matching happens here, in parallel across polls, not under the store lock.
+            let matched = super::match_items(&live.engine, live.config.poller.max_item_age, &items);
+            let feed2 = feed.clone();
             let committed = ctx
                 .with_store(move |s| {
                     let mode = SeedMode::Seed {
@@ -186,8 +188,7 @@ async fn poll_one(
                     };
                     let out = super::commit(
                         s,
-                        &live2.engine,
-                        &live2.config,
+                        &matched,
                         &feed2,
                         &items,
                         &v,

@@ -106,15 +106,13 @@ pub(crate) enum Commit {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn commit(
     store: &mut Store,
-    engine: &Engine,
-    config: &Config,
+    matched: &Matched,
     feed: &FeedConfig,
     items: &[Item],
     validators: &Validators,
     mode: SeedMode,
     how: Commit,
 ) -> Result<PollOutcome> {
-    let max_age = config.poller.max_item_age;
     let now = Utc::now();
     let url = feed.source.to_string();
     let poll = PollCommit {
@@ -130,19 +128,36 @@ pub(crate) fn commit(
         mode,
         deliver: how == Commit::Deliver,
     };
-    let mut decide = |item: &Item| {
-        if too_old(item, max_age) {
-            return Vec::new();
-        }
-        let eval = engine.evaluate(item);
-        alert::build(engine, item, &eval)
-    };
+    let mut decide = |item: &Item| matched.0.get(&item.key).cloned().unwrap_or_default();
     let outcome = if how == Commit::DryRun {
         store.commit_poll_dry(&poll, &mut decide)
     } else {
         store.commit_poll(&poll, &mut decide)
     };
     outcome.with_context(|| format!("store poll of feed {:?}", feed.name))
+}
+
+/// The alerts each item would raise if it is new, computed before the store is
+/// touched: matching runs in the polling tasks, in parallel, not inside the store's
+/// transaction; the store keeps only those of items it has not seen.
+#[derive(Debug, Default)]
+pub(crate) struct Matched(
+    std::collections::HashMap<crate::model::ItemKey, Vec<crate::model::Alert>>,
+);
+
+/// Match every item young enough to alert.
+pub(crate) fn match_items(engine: &Engine, max_age: Duration, items: &[Item]) -> Matched {
+    Matched(
+        items
+            .iter()
+            .filter(|item| !too_old(item, max_age))
+            .filter_map(|item| {
+                let eval = engine.evaluate(item);
+                let alerts = alert::build(engine, item, &eval);
+                (!alerts.is_empty()).then(|| (item.key.clone(), alerts))
+            })
+            .collect(),
+    )
 }
 
 fn print_alerts(outcome: &PollOutcome, format: Format) -> Result<()> {
@@ -206,17 +221,27 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
     // Polls run on the runtime's workers (fetch, parse, normalize); this thread commits
     // each result as it arrives. The channel is small so at most a few parsed feeds are
     // ever held in memory, whatever the number of feeds.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Result<Polled, PollError>)>(8);
+    let engine = Arc::new(engine);
+    let max_age = config.poller.max_item_age;
+    type Done = (usize, Result<(Polled, Matched), PollError>);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Done>(8);
     let limit = Arc::new(tokio::sync::Semaphore::new(
         config.poller.concurrency.max(1),
     ));
     let fetcher = Arc::new(fetcher);
     for (i, f) in config.feeds.iter().enumerate() {
-        let (tx, limit, fetcher) = (tx.clone(), limit.clone(), fetcher.clone());
+        let (tx, limit, fetcher, engine) =
+            (tx.clone(), limit.clone(), fetcher.clone(), engine.clone());
         let (f, v) = (f.clone(), validators[i].clone());
         rt.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let res = poll_feed(&fetcher, &f, &v).await;
+            let res = poll_feed(&fetcher, &f, &v).await.map(|polled| {
+                let matched = match &polled {
+                    Polled::Items { items, .. } => match_items(&engine, max_age, items),
+                    Polled::NotModified => Matched::default(),
+                };
+                (polled, matched)
+            });
             let _ = tx.send((i, res)).await;
         });
     }
@@ -225,21 +250,23 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
     while let Some((i, res)) = rt.block_on(rx.recv()) {
         let feed = &config.feeds[i];
         let polled = match res {
-            Ok(Polled::NotModified) => Ok((Vec::new(), validators[i].clone())),
-            Ok(Polled::Items {
-                items, validators, ..
-            }) => Ok((items, validators)),
+            Ok((Polled::NotModified, m)) => Ok((Vec::new(), validators[i].clone(), m)),
+            Ok((
+                Polled::Items {
+                    items, validators, ..
+                },
+                m,
+            )) => Ok((items, validators, m)),
             Err(e) => Err(e),
         };
         match polled {
-            Ok((items, v)) => {
+            Ok((items, v, matched)) => {
                 ok += 1;
                 // A store error on one feed (e.g. the daemon holding the lock) is
                 // reported and the other feeds still run.
                 match commit(
                     &mut store,
-                    &engine,
-                    &config,
+                    &matched,
                     feed,
                     &items,
                     &v,

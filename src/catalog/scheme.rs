@@ -280,7 +280,9 @@ fn two_word_matches(p: &Patterns, text: &str) -> (Vec<(usize, usize, usize)>, Ve
     let b = text.as_bytes();
     let mut fam: Vec<(usize, usize, usize)> = Vec::new();
     let mut trend: Vec<(usize, usize)> = Vec::new();
-    for m in p.words.find_overlapping_iter(text) {
+    // Every word starts with its only capital and none is a prefix of another, so
+    // occurrences cannot overlap and the plain (non-overlapping) search sees them all.
+    for m in p.words.find_iter(text) {
         let (s, e, id) = (m.start(), m.end(), m.pattern().as_usize());
         if id < FAMILIES.len() {
             // "<Adjective> <Family>": one space, then a capitalised word before it.

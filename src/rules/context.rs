@@ -72,45 +72,63 @@ const BEFORE: &[&str] = &[
     "attributed to",
 ];
 
-/// The folded token(s) right after `end` and right before `start` in folded text.
-fn next_words(text: &str, end: usize, n: usize) -> Vec<String> {
-    let rest = text.get(end..).unwrap_or("");
-    let rest = rest.trim_start_matches(|c: char| !c.is_alphanumeric());
-    let words: Vec<&str> = rest
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(n)
-        .collect();
-    (1..=words.len()).map(|k| words[..k].join(" ")).collect()
+fn is_gap(c: char) -> bool {
+    !c.is_alphanumeric()
 }
 
-fn prev_words(text: &str, start: usize, n: usize) -> Vec<String> {
+/// Up to `N` folded words right after `end`, in order.
+fn next_words<const N: usize>(text: &str, end: usize) -> ([&str; N], usize) {
+    let rest = text.get(end..).unwrap_or("");
+    let mut out = [""; N];
+    let mut n = 0;
+    for w in rest.split(is_gap).filter(|w| !w.is_empty()).take(N) {
+        out[n] = w;
+        n += 1;
+    }
+    (out, n)
+}
+
+/// Up to `N` folded words right before `start`, in text order.
+fn prev_words<const N: usize>(text: &str, start: usize) -> ([&str; N], usize) {
     let head = text.get(..start).unwrap_or("");
-    let mut words: Vec<&str> = head
-        .rsplit(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(n)
-        .collect();
-    words.reverse();
-    (0..words.len()).map(|k| words[k..].join(" ")).collect()
+    let mut out = [""; N];
+    let mut n = 0;
+    for w in head.rsplit(is_gap).filter(|w| !w.is_empty()).take(N) {
+        out[n] = w;
+        n += 1;
+    }
+    out[..n].reverse();
+    (out, n)
+}
+
+/// Whether `phrase` is exactly `words` joined by single spaces.
+fn is_phrase(phrase: &str, words: &[&str]) -> bool {
+    let mut parts = phrase.split(' ');
+    words.iter().all(|w| parts.next() == Some(*w)) && parts.next().is_none()
 }
 
 /// Whether an actor qualifier stands right next to folded span `start..end`.
 pub fn has_actor_qualifier(folded: &str, start: usize, end: usize) -> bool {
-    next_words(folded, end, 2)
-        .iter()
-        .any(|w| AFTER.contains(&w.as_str()))
-        || prev_words(folded, start, 2)
-            .iter()
-            .any(|w| BEFORE.contains(&w.as_str()))
+    // The phrases of one or two words after it, and of the last two or one before it.
+    let (next, n) = next_words::<2>(folded, end);
+    if (1..=n).any(|k| AFTER.iter().any(|p| is_phrase(p, &next[..k]))) {
+        return true;
+    }
+    let (prev, n) = prev_words::<2>(folded, start);
+    (0..n).any(|k| BEFORE.iter().any(|p| is_phrase(p, &prev[k..n])))
 }
 
 /// Whether one of `origin_terms` (folded country names and demonyms of the actor's
 /// suspected origin) stands right before the span: "North Korean Lazarus".
 pub fn has_origin_before(folded: &str, start: usize, origin_terms: &[String]) -> bool {
-    prev_words(folded, start, 3).iter().any(|w| {
-        let w = w.strip_suffix(" s").unwrap_or(w);
-        origin_terms.iter().any(|t| t == w)
+    let (prev, n) = prev_words::<3>(folded, start);
+    (0..n).any(|k| {
+        let mut w = &prev[k..n];
+        // A trailing possessive "s" ("north korea's") is not part of the name.
+        if w.len() >= 2 && w.last() == Some(&"s") {
+            w = &w[..w.len() - 1];
+        }
+        origin_terms.iter().any(|t| is_phrase(t, w))
     })
 }
 

@@ -81,11 +81,14 @@ impl Mention {
             self.first = (field as u8, at);
         }
         // "Hospital" and "hospital" are one form; the first spelling seen is kept.
-        if !self
-            .forms
-            .iter()
-            .any(|f| f.to_lowercase() == form.to_lowercase())
-        {
+        let same = |f: &String| {
+            if f.is_ascii() && form.is_ascii() {
+                f.eq_ignore_ascii_case(form)
+            } else {
+                f.to_lowercase() == form.to_lowercase()
+            }
+        };
+        if !self.forms.iter().any(same) {
             self.forms.push(form.to_string());
         }
         self.fields.insert(field);
@@ -209,17 +212,17 @@ impl Detector {
     /// Find every entity `item` mentions.
     pub fn detect(&self, item: &Item) -> Found {
         // Per-occurrence records before weak/ambiguity judgement.
-        struct Occ {
+        struct Occ<'a> {
             targets: Vec<(Target, TermFlags)>,
             field: Field,
             start: usize,
-            form: String,
+            form: &'a str,
             /// Context next to the occurrence makes a weak actor alias count.
             actor_context: bool,
             /// A vendor designation no catalog knows (then `targets` is empty).
             designation: Option<catalog::scheme::Designation>,
         }
-        let mut occs: Vec<Occ> = Vec::new();
+        let mut occs: Vec<Occ<'_>> = Vec::new();
         let mut covered: Vec<(Field, usize, usize)> = Vec::new();
         for (field, text) in [
             (Field::Title, item.title.as_str()),
@@ -265,7 +268,7 @@ impl Detector {
                     targets,
                     field,
                     start: s,
-                    form: text[s..e].to_string(),
+                    form: &text[s..e],
                     actor_context,
                     designation: None,
                 });
@@ -284,7 +287,7 @@ impl Detector {
                         targets: vec![(Target::Actor(id), TermFlags::default())],
                         field,
                         start: d.start,
-                        form: text[d.start..d.end].to_string(),
+                        form: &text[d.start..d.end],
                         actor_context: false,
                         designation: None,
                     });
@@ -294,7 +297,7 @@ impl Detector {
                     targets: Vec::new(),
                     field,
                     start: d.start,
-                    form: text[d.start..d.end].to_string(),
+                    form: &text[d.start..d.end],
                     actor_context: false,
                     designation: Some(d),
                 });
@@ -337,7 +340,7 @@ impl Detector {
                     weak_names
                         .entry(*id)
                         .or_default()
-                        .insert(catalog::name_key(&o.form));
+                        .insert(catalog::name_key(o.form));
                 }
             }
         }
@@ -353,7 +356,7 @@ impl Detector {
                     .designations
                     .entry(d.name.clone())
                     .or_insert_with(|| (Mention::default(), d.note(), d.nexus));
-                e.0.add(&o.form, o.field, o.start);
+                e.0.add(o.form, o.field, o.start);
                 continue;
             }
             let actors: Vec<(ActorId, TermFlags)> = o
@@ -372,7 +375,7 @@ impl Detector {
                         .actors
                         .entry(id)
                         .or_default()
-                        .add(&o.form, o.field, o.start);
+                        .add(o.form, o.field, o.start);
                     actor_taken = !fl.weak || o.actor_context;
                 }
             } else if actors.len() > 1 {
@@ -387,7 +390,7 @@ impl Detector {
                         .actors
                         .entry(settled[0])
                         .or_default()
-                        .add(&o.form, o.field, o.start);
+                        .add(o.form, o.field, o.start);
                     actor_taken = true;
                 } else if actors.iter().any(|(_, fl)| !fl.weak) || o.actor_context {
                     let ids: Vec<ActorId> = actors.iter().map(|(id, _)| *id).collect();
@@ -395,7 +398,7 @@ impl Detector {
                         .ambiguous
                         .entry(ids)
                         .or_default()
-                        .add(&o.form, o.field, o.start);
+                        .add(o.form, o.field, o.start);
                     actor_taken = true;
                 }
             }
@@ -414,7 +417,7 @@ impl Detector {
                     Target::Region(i) => found.regions.entry(*i),
                     _ => continue,
                 };
-                map.or_default().add(&o.form, o.field, o.start);
+                map.or_default().add(o.form, o.field, o.start);
             }
         }
         found

@@ -47,18 +47,31 @@ pub fn fold(s: &str) -> Folded {
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii() {
-            if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'-' | b'_') {
-                if !last_space {
-                    text.push(b' ');
-                    map.push(i as u32);
-                    last_space = true;
+            // A run of ASCII: written branch-free into space reserved for the whole run
+            // (a separator after a separator is written, then overwritten).
+            let run = bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii())
+                .unwrap_or(bytes.len() - i);
+            let k0 = text.len();
+            text.resize(k0 + run, 0);
+            map.resize(k0 + run, 0);
+            let mut w = 0;
+            let tw = &mut text[k0..];
+            let mw = &mut map[k0..];
+            for (off, &b) in bytes[i..i + run].iter().enumerate() {
+                let sep = matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'-' | b'_');
+                let out = if sep { b' ' } else { b.to_ascii_lowercase() };
+                if let (Some(t), Some(m)) = (tw.get_mut(w), mw.get_mut(w)) {
+                    *t = out;
+                    *m = (i + off) as u32;
                 }
-            } else {
-                text.push(b.to_ascii_lowercase());
-                map.push(i as u32);
-                last_space = false;
+                w += usize::from(!(sep && last_space));
+                last_space = sep;
             }
-            i += 1;
+            text.truncate(k0 + w);
+            map.truncate(k0 + w);
+            i += run;
             continue;
         }
         // Non-ASCII: decode one char.

@@ -202,29 +202,27 @@ impl<T> Matcher<T> {
             return Vec::new();
         }
         // Glued terms vouch for each other: "naikon apt" + "tg 3390" in "naikon apttg 3390".
-        let glued: Vec<(usize, usize)> = cands
-            .iter()
-            .filter(|c| c.e - c.s >= GLUE_MIN)
-            .map(|c| (c.s, c.e))
-            .collect();
-        let ok_ends: Vec<usize> = cands
+        // (A candidate in `ok_ends`/`ok_starts` is itself long enough to be glued.)
+        let mut ok_ends: Vec<usize> = cands
             .iter()
             .filter(|c| c.left && c.e - c.s >= GLUE_MIN)
             .map(|c| c.e)
             .collect();
-        let ok_starts: Vec<usize> = cands
+        let mut ok_starts: Vec<usize> = cands
             .iter()
             .filter(|c| c.right && c.e - c.s >= GLUE_MIN)
             .map(|c| c.s)
             .collect();
+        ok_ends.sort_unstable();
+        ok_starts.sort_unstable();
         for c in cands.iter_mut() {
             if c.e - c.s < GLUE_MIN {
                 continue;
             }
-            if !c.left && ok_ends.contains(&c.s) && glued.iter().any(|g| g.1 == c.s) {
+            if !c.left && ok_ends.binary_search(&c.s).is_ok() {
                 c.left = true;
             }
-            if !c.right && ok_starts.contains(&c.e) && glued.iter().any(|g| g.0 == c.e) {
+            if !c.right && ok_starts.binary_search(&c.e).is_ok() {
                 c.right = true;
             }
         }
@@ -247,14 +245,29 @@ impl<T> Matcher<T> {
                 });
             }
         }
-        // Drop hits strictly inside a longer accepted hit.
+        // Drop hits strictly inside a longer accepted hit. In (start, longest first)
+        // order, a hit is inside a longer one exactly when an earlier start reaches its
+        // end, or the longest hit at its own start ends after it.
         hits.sort_by_key(|h| (h.fstart, std::cmp::Reverse(h.fend)));
-        let spans: Vec<(usize, usize)> = hits.iter().map(|h| (h.fstart, h.fend)).collect();
-        hits.retain(|h| {
-            !spans
-                .iter()
-                .any(|&(s, e)| s <= h.fstart && h.fend <= e && (e - s) > (h.fend - h.fstart))
-        });
+        let mut keep = Vec::with_capacity(hits.len());
+        let mut reach_before: Option<usize> = None; // max end of hits starting earlier
+        let mut group: Option<(usize, usize)> = None; // (start, max end) of this start
+        for h in &hits {
+            match group {
+                Some((gs, ge)) if gs == h.fstart => {
+                    keep.push(!(reach_before.is_some_and(|r| r >= h.fend) || ge > h.fend));
+                }
+                _ => {
+                    if let Some((_, ge)) = group {
+                        reach_before = Some(reach_before.map_or(ge, |r| r.max(ge)));
+                    }
+                    group = Some((h.fstart, h.fend));
+                    keep.push(!reach_before.is_some_and(|r| r >= h.fend));
+                }
+            }
+        }
+        let mut keep = keep.into_iter();
+        hits.retain(|_| keep.next().unwrap_or(true));
         hits
     }
 }
