@@ -144,13 +144,15 @@ async fn poll_one(
     };
     let name = feed.name.clone();
     let source = feed.source.to_string();
-    let validators = ctx
+    let state = ctx
         .with_store({
             let name = name.clone();
             move |s| s.feed_state(&name).ok().flatten()
         })
         .await
-        .flatten()
+        .flatten();
+    let prior_failures = state.as_ref().map_or(0, |s| s.consecutive_failures);
+    let validators = state
         // A feed moved to another URL must not send the old URL's validators.
         .filter(|s| s.url == source)
         .map(|s| Validators {
@@ -228,15 +230,8 @@ async fn poll_one(
             tracing::warn!(feed = %name, error = %msg, transient = e.is_transient(), "poll failed");
             let retry_after = e.retry_after();
             let (n, u) = (name.clone(), feed.source.to_string());
-            let prior = ctx
-                .with_store({
-                    let n = name.clone();
-                    move |s| s.feed_state(&n).ok().flatten()
-                })
-                .await
-                .flatten()
-                .map_or(0, |s| s.consecutive_failures);
-            let delay = schedule::after_failure(interval, prior + 1, max_backoff, retry_after);
+            let delay =
+                schedule::after_failure(interval, prior_failures + 1, max_backoff, retry_after);
             let next = chrono::Duration::from_std(delay)
                 .ok()
                 .map(|d| Utc::now() + d);
