@@ -422,3 +422,38 @@ fn catalog_urls_are_fetched_cached_and_used_offline() {
         stdout(&out)
     );
 }
+
+#[test]
+fn items_older_than_max_item_age_never_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = FeedServer::start();
+    server.set(
+        "news",
+        rss(&[
+            (
+                "old",
+                "Emissary Panda, a month ago",
+                "TG-3390",
+                "https://news.example/old",
+                &hours_ago(24 * 30),
+            ),
+            (
+                "new",
+                "Emissary Panda, today",
+                "TG-3390",
+                "https://news.example/new",
+                &hours_ago(2),
+            ),
+        ]),
+        "application/rss+xml",
+    );
+    write_config(dir.path(), &[("News", server.url("news"))], SEED_RULE);
+    let out = threatwatch(dir.path(), &["once", "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let titles: Vec<String> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["title"].as_str().map(String::from))
+        .collect();
+    assert_eq!(titles, ["Emissary Panda, today"]);
+}
