@@ -32,4 +32,6 @@ pub mod alert;
 
 pub mod lookup;
 
+pub mod discord;
+
 pub mod app;
