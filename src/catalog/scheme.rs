@@ -272,13 +272,16 @@ fn cap_word_start(b: &[u8], end: usize) -> Option<usize> {
     (end - j >= 2 && j > 0 && b[j - 1].is_ascii_uppercase()).then(|| j - 1)
 }
 
+/// (start, end, index in `FAMILIES`) of an "<Adjective> <Family>" match.
+type FamilyMatch = (usize, usize, usize);
+
 /// The matches, in order, that `(?-u:\b)([A-Z][a-z]{2,}) (<family>)(?-u:\b)` (kind 0,
 /// with the family index) and `(?-u:\b)(Earth|Water|Void) ([A-Z][a-z]{2,})(?-u:\b)`
 /// (kind 1) would find with `find_iter`: found from their literal words, so text
 /// without any of them costs one literal scan.
-fn two_word_matches(p: &Patterns, text: &str) -> (Vec<(usize, usize, usize)>, Vec<(usize, usize)>) {
+fn two_word_matches(p: &Patterns, text: &str) -> (Vec<FamilyMatch>, Vec<(usize, usize)>) {
     let b = text.as_bytes();
-    let mut fam: Vec<(usize, usize, usize)> = Vec::new();
+    let mut fam: Vec<FamilyMatch> = Vec::new();
     let mut trend: Vec<(usize, usize)> = Vec::new();
     // Every word starts with its only capital and none is a prefix of another, so
     // occurrences cannot overlap and the plain (non-overlapping) search sees them all.

@@ -175,6 +175,97 @@ mod tests {
         assert!(has_origin_before(t, 13, &["north korean".into()]));
     }
 
+    /// The allocating originals the word-window checks must agree with.
+    fn ref_next(text: &str, end: usize, n: usize) -> Vec<String> {
+        let rest = text.get(end..).unwrap_or("");
+        let rest = rest.trim_start_matches(|c: char| !c.is_alphanumeric());
+        let words: Vec<&str> = rest
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(n)
+            .collect();
+        (1..=words.len()).map(|k| words[..k].join(" ")).collect()
+    }
+
+    fn ref_prev(text: &str, start: usize, n: usize) -> Vec<String> {
+        let head = text.get(..start).unwrap_or("");
+        let mut words: Vec<&str> = head
+            .rsplit(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(n)
+            .collect();
+        words.reverse();
+        (0..words.len()).map(|k| words[k..].join(" ")).collect()
+    }
+
+    #[test]
+    fn windows_agree_with_reference() {
+        let pieces = [
+            "threat",
+            "actor",
+            "group",
+            "apt",
+            "a",
+            "k",
+            "s",
+            " ",
+            "  ",
+            "'",
+            "-",
+            "north",
+            "korea",
+            "korean",
+            "x",
+            "\u{e9}",
+            "ransomware",
+            "gang",
+        ];
+        let origins: Vec<String> = vec!["north korea".into(), "korean".into(), "s".into()];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let n = (next() % 8) as usize;
+            let mut text = String::new();
+            for _ in 0..n {
+                text.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+                if next() % 2 == 0 {
+                    text.push(' ');
+                }
+            }
+            let cuts: Vec<usize> = (0..=text.len())
+                .filter(|&i| text.is_char_boundary(i))
+                .collect();
+            let a = cuts[(next() % cuts.len() as u64) as usize];
+            let b = cuts[(next() % cuts.len() as u64) as usize];
+            let (s, e) = (a.min(b), a.max(b));
+            let want_q = ref_next(&text, e, 2)
+                .iter()
+                .any(|w| AFTER.contains(&w.as_str()))
+                || ref_prev(&text, s, 2)
+                    .iter()
+                    .any(|w| BEFORE.contains(&w.as_str()));
+            assert_eq!(
+                has_actor_qualifier(&text, s, e),
+                want_q,
+                "{text:?} {s}..{e}"
+            );
+            let want_o = ref_prev(&text, s, 3).iter().any(|w| {
+                let w = w.strip_suffix(" s").unwrap_or(w);
+                origins.iter().any(|t| t == w)
+            });
+            assert_eq!(
+                has_origin_before(&text, s, &origins),
+                want_o,
+                "{text:?} {s}"
+            );
+        }
+    }
+
     #[test]
     fn caps() {
         let s = "Microsoft tracks GALLIUM as";

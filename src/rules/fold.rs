@@ -35,6 +35,37 @@ fn is_separator(c: char) -> bool {
     )
 }
 
+/// How each ASCII byte folds: separators to a space, letters to lower case.
+const ASCII_FOLD: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = match b as u8 {
+            b' ' | b'\t' | b'\n' | b'\r' | b'-' | b'_' => b' ',
+            c => c.to_ascii_lowercase(),
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Length of the ASCII prefix of `b`, eight bytes at a time.
+fn ascii_run(b: &[u8]) -> usize {
+    let mut n = 0;
+    for chunk in b.chunks_exact(8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        if u64::from_le_bytes(w) & 0x8080_8080_8080_8080 != 0 {
+            break;
+        }
+        n += 8;
+    }
+    n + b[n..]
+        .iter()
+        .position(|x| !x.is_ascii())
+        .unwrap_or(b.len() - n)
+}
+
 /// Fold `s` for matching. Time is linear in the input; ASCII takes a fast path.
 pub fn fold(s: &str) -> Folded {
     let bytes = s.as_bytes();
@@ -49,10 +80,7 @@ pub fn fold(s: &str) -> Folded {
         if b.is_ascii() {
             // A run of ASCII: written branch-free into space reserved for the whole run
             // (a separator after a separator is written, then overwritten).
-            let run = bytes[i..]
-                .iter()
-                .position(|b| !b.is_ascii())
-                .unwrap_or(bytes.len() - i);
+            let run = ascii_run(&bytes[i..]);
             let k0 = text.len();
             text.resize(k0 + run, 0);
             map.resize(k0 + run, 0);
@@ -60,8 +88,8 @@ pub fn fold(s: &str) -> Folded {
             let tw = &mut text[k0..];
             let mw = &mut map[k0..];
             for (off, &b) in bytes[i..i + run].iter().enumerate() {
-                let sep = matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'-' | b'_');
-                let out = if sep { b' ' } else { b.to_ascii_lowercase() };
+                let out = ASCII_FOLD[usize::from(b & 0x7f)];
+                let sep = out == b' ';
                 if let (Some(t), Some(m)) = (tw.get_mut(w), mw.get_mut(w)) {
                     *t = out;
                     *m = (i + off) as u32;

@@ -100,6 +100,30 @@ fn squeeze(s: &str) -> String {
         .collect()
 }
 
+/// For spans sorted by (start, longest first): whether each is *not* strictly inside a
+/// longer one. In that order a span is inside a longer one exactly when an earlier start
+/// reaches its end, or the longest span at its own start ends after it.
+fn not_inside_longer(spans: impl Iterator<Item = (usize, usize)>) -> Vec<bool> {
+    let mut keep = Vec::with_capacity(spans.size_hint().0);
+    let mut reach_before: Option<usize> = None; // max end of spans starting earlier
+    let mut group: Option<(usize, usize)> = None; // (start, max end) at this start
+    for (s, e) in spans {
+        match group {
+            Some((gs, ge)) if gs == s => {
+                keep.push(!(reach_before.is_some_and(|r| r >= e) || ge > e));
+            }
+            _ => {
+                if let Some((_, ge)) = group {
+                    reach_before = Some(reach_before.map_or(ge, |r| r.max(ge)));
+                }
+                group = Some((s, e));
+                keep.push(reach_before.is_none_or(|r| r < e));
+            }
+        }
+    }
+    keep
+}
+
 /// Minimum folded length of two glued terms that vouch for each other.
 const GLUE_MIN: usize = 3;
 
@@ -181,7 +205,7 @@ impl<T> Matcher<T> {
             left: bool,
             right: bool,
         }
-        let mut cands: Vec<Cand> = Vec::new();
+        let mut cands: Vec<Cand> = Vec::with_capacity(ft.len() / 16);
         for m in ac.find_overlapping_iter(ft) {
             let (s, e) = (m.start(), m.end());
             let first = ft[s..e].chars().next().unwrap_or(' ');
@@ -245,27 +269,9 @@ impl<T> Matcher<T> {
                 });
             }
         }
-        // Drop hits strictly inside a longer accepted hit. In (start, longest first)
-        // order, a hit is inside a longer one exactly when an earlier start reaches its
-        // end, or the longest hit at its own start ends after it.
+        // Drop hits strictly inside a longer accepted hit.
         hits.sort_by_key(|h| (h.fstart, std::cmp::Reverse(h.fend)));
-        let mut keep = Vec::with_capacity(hits.len());
-        let mut reach_before: Option<usize> = None; // max end of hits starting earlier
-        let mut group: Option<(usize, usize)> = None; // (start, max end) of this start
-        for h in &hits {
-            match group {
-                Some((gs, ge)) if gs == h.fstart => {
-                    keep.push(!(reach_before.is_some_and(|r| r >= h.fend) || ge > h.fend));
-                }
-                _ => {
-                    if let Some((_, ge)) = group {
-                        reach_before = Some(reach_before.map_or(ge, |r| r.max(ge)));
-                    }
-                    group = Some((h.fstart, h.fend));
-                    keep.push(!reach_before.is_some_and(|r| r >= h.fend));
-                }
-            }
-        }
+        let keep = not_inside_longer(hits.iter().map(|h| (h.fstart, h.fend)));
         let mut keep = keep.into_iter();
         hits.retain(|_| keep.next().unwrap_or(true));
         hits
@@ -348,6 +354,36 @@ mod tests {
             "foo barxy",
             &["foo=foo"],
         );
+    }
+
+    #[test]
+    fn containment_agrees_with_pairwise_check() {
+        let mut seed: u64 = 0x853c_49e6_748f_ea9b;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5_000 {
+            let n = (next() % 12) as usize;
+            let mut spans: Vec<(usize, usize)> = (0..n)
+                .map(|_| {
+                    let s = (next() % 20) as usize;
+                    (s, s + 1 + (next() % 8) as usize)
+                })
+                .collect();
+            spans.sort_by_key(|&(s, e)| (s, std::cmp::Reverse(e)));
+            let want: Vec<bool> = spans
+                .iter()
+                .map(|&(hs, he)| {
+                    !spans
+                        .iter()
+                        .any(|&(s, e)| s <= hs && he <= e && (e - s) > (he - hs))
+                })
+                .collect();
+            assert_eq!(not_inside_longer(spans.iter().copied()), want, "{spans:?}");
+        }
     }
 
     #[test]
