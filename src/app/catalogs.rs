@@ -57,7 +57,7 @@ pub(crate) async fn fetch_due(
                         continue;
                     }
                     Err(e) => tracing::warn!(
-                        feed_url = %url,
+                        feed_url = %Source::Url(url.clone()),
                         error = %e,
                         cached = cached.is_some(),
                         "fetched catalog not usable"
@@ -65,7 +65,7 @@ pub(crate) async fn fetch_due(
                 },
                 Ok(Fetched::NotModified) => {}
                 Err(e) => tracing::warn!(
-                    feed_url = %url,
+                    feed_url = %Source::Url(url.clone()),
                     error = %e,
                     cached = cached.is_some(),
                     "catalog fetch failed"
@@ -100,10 +100,12 @@ pub(crate) fn merge(config: &Config, bodies: &[(Url, Vec<u8>)]) -> Arc<Catalog> 
     for (url, body) in bodies {
         match import::parse(body, url.as_str()) {
             Ok(actors) => {
-                tracing::info!(feed_url = %url, actors = actors.len(), "catalog merged");
+                tracing::info!(feed_url = %Source::Url(url.clone()), actors = actors.len(), "catalog merged");
                 catalog.merge_actors(actors);
             }
-            Err(e) => tracing::warn!(feed_url = %url, error = %e, "catalog not usable"),
+            Err(e) => {
+                tracing::warn!(feed_url = %Source::Url(url.clone()), error = %e, "catalog not usable")
+            }
         }
     }
     catalog.reindex();
@@ -114,7 +116,7 @@ pub(crate) fn merge(config: &Config, bodies: &[(Url, Vec<u8>)]) -> Arc<Catalog> 
 pub(crate) fn cache(store: &mut Store, fresh: &[(Url, Vec<u8>)]) {
     for (url, body) in fresh {
         if let Err(e) = store.cache_catalog(url.as_str(), body, Utc::now()) {
-            tracing::warn!(feed_url = %url, error = %e, "cannot cache catalog");
+            tracing::warn!(feed_url = %Source::Url(url.clone()), error = %e, "cannot cache catalog");
         }
     }
 }

@@ -67,8 +67,14 @@ pub enum Source {
 }
 
 impl std::fmt::Display for Source {
+    /// A URL's password is never shown: this is what logs, errors and `feeds` print.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Source::Url(u) if u.password().is_some() => {
+                let mut shown = u.clone();
+                let _ = shown.set_password(Some("redacted"));
+                write!(f, "{shown}")
+            }
             Source::Url(u) => write!(f, "{u}"),
             Source::File(p) => write!(f, "{}", p.display()),
         }
@@ -200,5 +206,19 @@ impl Default for Poller {
             fail_notice_after: 5,
             max_backoff: Duration::from_secs(6 * 3600),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feed_url_password_is_never_shown() {
+        let u = Url::parse("https://reader:s3cret@feeds.example/rss").unwrap();
+        assert_eq!(
+            Source::Url(u).to_string(),
+            "https://reader:redacted@feeds.example/rss"
+        );
     }
 }
