@@ -42,7 +42,6 @@ struct Live {
     config: Arc<Config>,
     engine: Arc<Engine>,
     fetcher: Fetcher,
-    global: Arc<Semaphore>,
 }
 
 impl Live {
@@ -57,7 +56,6 @@ impl Live {
         );
         Ok(Live {
             fetcher: Fetcher::new(&config.poller).context("build the HTTP client")?,
-            global: Arc::new(Semaphore::new(config.poller.concurrency.max(1))),
             engine: Arc::new(engine),
             config: Arc::new(config),
         })
@@ -71,6 +69,9 @@ impl Live {
 /// Shared by every poll task.
 struct Ctx {
     store: Arc<Mutex<Store>>,
+    /// The global cap, shared across reloads (a reload that keeps `concurrency` keeps
+    /// the semaphore, so polls in flight still count); replaced only when it changes.
+    global: Mutex<(usize, Arc<Semaphore>)>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     outbox: Notify,
 }
@@ -89,6 +90,15 @@ fn host_key(feed: &FeedConfig) -> String {
 }
 
 impl Ctx {
+    fn global(&self, concurrency: usize) -> Arc<Semaphore> {
+        let n = concurrency.max(1);
+        let mut g = self.global.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0 != n {
+            *g = (n, Arc::new(Semaphore::new(n)));
+        }
+        g.1.clone()
+    }
+
     fn host(&self, key: &str) -> Arc<Semaphore> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         hosts
@@ -139,7 +149,7 @@ async fn poll_one(
         _ = stopping.cancelled() => return None,
     };
     let _global = tokio::select! {
-        p = live.global.clone().acquire_owned() => p,
+        p = ctx.global(live.config.poller.concurrency).acquire_owned() => p,
         _ = stopping.cancelled() => return None,
     };
     let name = feed.name.clone();
@@ -367,6 +377,7 @@ pub async fn run(
     let store = Store::open(&config.storage.path)?;
     let ctx = Arc::new(Ctx {
         store: Arc::new(Mutex::new(store)),
+        global: Mutex::new((0, Arc::new(Semaphore::new(1)))),
         hosts: Mutex::new(HashMap::new()),
         outbox: Notify::new(),
     });
