@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use url::Url;
 
-use crate::catalog::{import, Catalog};
+use crate::catalog::{import, Actor, Catalog};
 use crate::config::{Config, Source};
 use crate::ingest::fetch::{Fetched, Fetcher, Validators};
 use crate::store::Store;
@@ -34,12 +34,24 @@ pub(crate) fn plan(config: &Config, store: Option<&Store>) -> Vec<(Url, Option<V
         .collect()
 }
 
+/// Catalogs imported from URLs, each parsed once.
+pub(crate) type Imported = Vec<(Url, Vec<Actor>)>;
+
+/// Import one body; an unusable one is logged and skipped.
+pub(crate) fn import_body(url: &Url, body: &[u8]) -> Option<Vec<Actor>> {
+    import::parse(body, url.as_str())
+        .map_err(|e| {
+            tracing::warn!(feed_url = %Source::Url(url.clone()), error = %e, "catalog not usable")
+        })
+        .ok()
+}
+
 /// Fetch the URLs that are due; a failure keeps the cached body (and is logged).
-/// Returns every URL's body to use and the freshly fetched ones to cache.
+/// Returns every URL's imported actors and the freshly fetched bodies to cache.
 pub(crate) async fn fetch_due(
     fetcher: &Fetcher,
     plan: Vec<(Url, Option<Vec<u8>>, bool)>,
-) -> (Vec<(Url, Vec<u8>)>, Vec<(Url, Vec<u8>)>) {
+) -> (Imported, Vec<(Url, Vec<u8>)>) {
     let mut use_now = Vec::new();
     let mut fresh = Vec::new();
     for (url, cached, due) in plan {
@@ -50,19 +62,13 @@ pub(crate) async fn fetch_due(
             {
                 // Only a body that imports replaces the cached one: an HTML error page
                 // served with 200 must not evict a good catalog.
-                Ok(Fetched::Body { bytes, .. }) => match import::parse(&bytes, url.as_str()) {
-                    Ok(_) => {
-                        fresh.push((url.clone(), bytes.clone()));
-                        use_now.push((url, bytes));
+                Ok(Fetched::Body { bytes, .. }) => {
+                    if let Some(actors) = import_body(&url, &bytes) {
+                        fresh.push((url.clone(), bytes));
+                        use_now.push((url, actors));
                         continue;
                     }
-                    Err(e) => tracing::warn!(
-                        feed_url = %Source::Url(url.clone()),
-                        error = %e,
-                        cached = cached.is_some(),
-                        "fetched catalog not usable"
-                    ),
-                },
+                }
                 Ok(Fetched::NotModified) => {}
                 Err(e) => tracing::warn!(
                     feed_url = %Source::Url(url.clone()),
@@ -72,8 +78,8 @@ pub(crate) async fn fetch_due(
                 ),
             }
         }
-        if let Some(body) = cached {
-            use_now.push((url, body));
+        if let Some(actors) = cached.and_then(|body| import_body(&url, &body)) {
+            use_now.push((url, actors));
         }
     }
     (use_now, fresh)
@@ -92,21 +98,14 @@ pub(crate) fn fetcher(config: &Config) -> Option<Fetcher> {
 const CATALOG_MAX_BYTES: u64 = 200_000_000;
 
 /// The config's catalog with the URL catalogs merged over it.
-pub(crate) fn merge(config: &Config, bodies: &[(Url, Vec<u8>)]) -> Arc<Catalog> {
-    if bodies.is_empty() {
+pub(crate) fn merge(config: &Config, imported: Imported) -> Arc<Catalog> {
+    if imported.is_empty() {
         return config.catalog_data.clone();
     }
     let mut catalog = (*config.catalog_data).clone();
-    for (url, body) in bodies {
-        match import::parse(body, url.as_str()) {
-            Ok(actors) => {
-                tracing::info!(feed_url = %Source::Url(url.clone()), actors = actors.len(), "catalog merged");
-                catalog.merge_actors(actors);
-            }
-            Err(e) => {
-                tracing::warn!(feed_url = %Source::Url(url.clone()), error = %e, "catalog not usable")
-            }
-        }
+    for (url, actors) in imported {
+        tracing::info!(feed_url = %Source::Url(url), actors = actors.len(), "catalog merged");
+        catalog.merge_actors(actors);
     }
     catalog.reindex();
     Arc::new(catalog)

@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use crate::alert::render::{self, Format};
 use crate::catalog::Catalog;
-use crate::config::{self, Config, ConfigError, FeedConfig, Source};
+use crate::config::{Config, FeedConfig, Source};
 use crate::ingest::fetch::{Fetcher, Validators};
 use crate::ingest::poll::{poll_feed, Polled};
 use crate::ingest::schedule::{self, Schedule};
@@ -329,7 +329,7 @@ async fn url_catalogs(ctx: &Arc<Ctx>, config: &Config) -> Arc<Catalog> {
     let (bodies, fresh) = super::catalogs::fetch_due(&fetcher, plan).await;
     ctx.with_store(move |s| super::catalogs::cache(s, &fresh))
         .await;
-    super::catalogs::merge(config, &bodies)
+    super::catalogs::merge(config, bodies)
 }
 
 /// When a feed should first be polled after start: its stored next poll if that is
@@ -348,20 +348,11 @@ fn first_due(store: &Store, feed: &FeedConfig, now: Instant) -> Instant {
 
 /// Reload the config; keep the old one (and say why) when the new one is invalid.
 fn reload(path: &std::path::Path) -> Option<Config> {
-    match config::load(path) {
+    // `load` prints each located problem, exactly as at start-up.
+    match super::load(path) {
         Ok(c) => Some(c),
-        Err(ConfigError::Invalid { problems }) => {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            tracing::error!(
-                problems = problems.len(),
-                "config reload rejected; keeping the running config"
-            );
-            None
-        }
         Err(e) => {
-            tracing::error!(error = %e, "config reload failed; keeping the running config");
+            tracing::error!(error = %format!("{e:#}"), "config reload rejected; keeping the running config");
             None
         }
     }

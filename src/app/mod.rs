@@ -75,11 +75,14 @@ fn cached_catalog(config: &Config) -> Result<Arc<Catalog>> {
         return Ok(config.catalog_data.clone());
     }
     let store = Store::open_existing(&config.storage.path)?;
-    let bodies: Vec<(url::Url, Vec<u8>)> = catalogs::plan(config, store.as_ref())
+    let imported: catalogs::Imported = catalogs::plan(config, store.as_ref())
         .into_iter()
-        .filter_map(|(u, body, _)| body.map(|b| (u, b)))
+        .filter_map(|(u, body, _)| {
+            let actors = catalogs::import_body(&u, &body?)?;
+            Some((u, actors))
+        })
         .collect();
-    Ok(catalogs::merge(config, &bodies))
+    Ok(catalogs::merge(config, imported))
 }
 
 /// Whether an item is too old to alert.
@@ -214,7 +217,7 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
         catalogs::cache(&mut store, &fresh);
     }
     let engine = Engine::from_parts(
-        catalogs::merge(&config, &bodies),
+        catalogs::merge(&config, bodies),
         &config.rules,
         &config.feeds,
     );

@@ -94,13 +94,26 @@ impl Mention {
         self.fields.insert(field);
     }
 
-    fn to_match(&self, name: &str, note: Option<String>) -> EntityMatch {
+    pub(crate) fn to_match(&self, name: &str, note: Option<String>) -> EntityMatch {
         EntityMatch {
             name: name.to_string(),
             matched: self.forms.clone(),
             fields: self.fields.iter().copied().collect(),
             note,
         }
+    }
+}
+
+impl Mention {
+    /// The match for an alias several actors claim: shown as written, with the claimants.
+    pub(crate) fn ambiguous_match(&self, catalog: &Catalog, ids: &[ActorId]) -> EntityMatch {
+        let names: Vec<&str> = ids
+            .iter()
+            .map(|i| catalog.actors[*i].name.as_str())
+            .collect();
+        let shown = self.forms.first().cloned().unwrap_or_default();
+        let note = format!("ambiguous alias: claimed by {}", names.join(" and "));
+        self.to_match(&shown, Some(note))
     }
 }
 
@@ -432,18 +445,7 @@ impl Detector {
             .map(|(id, m)| (m, m.to_match(&c.actors[*id].name, None)))
             .collect();
         for (ids, m) in &found.ambiguous {
-            let names: Vec<&str> = ids.iter().map(|i| c.actors[*i].name.as_str()).collect();
-            let shown = m.forms.first().cloned().unwrap_or_default();
-            actors.push((
-                m,
-                m.to_match(
-                    &shown,
-                    Some(format!(
-                        "ambiguous alias: claimed by {}",
-                        names.join(" and ")
-                    )),
-                ),
-            ));
+            actors.push((m, m.ambiguous_match(c, ids)));
         }
         for (name, (m, note, _)) in &found.designations {
             actors.push((m, m.to_match(name, Some(note.clone()))));

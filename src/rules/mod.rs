@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::catalog::{ActorId, ActorLookup, Catalog, Place};
 use crate::config::{Config, FeedConfig, Require, RuleConfig, When};
-use crate::model::{Category, ChannelId, Entities, EntityMatch, Field, Item, Priority};
+use crate::model::{Category, ChannelId, Entities, EntityMatch, Item, Priority};
 
 pub use entities::{Detector, Found};
 use matcher::{Matcher, TermFlags};
@@ -226,35 +226,30 @@ impl Engine {
         for (id, m) in &found.actors {
             let a = &c.actors[*id];
             if rule.actors.contains(id) {
-                actors.push((m.first, entity(&a.name, m, None)));
-            } else if a.origin.as_ref().is_some_and(|o| rule.nexus.contains(o)) {
-                let note = format!(
-                    "suspected origin {}",
-                    c.place_name(nexus_place(c, a.origin.as_deref()))
-                );
-                actors.push((m.first, entity(&a.name, m, Some(note))));
+                actors.push((m.first, m.to_match(&a.name, None)));
+            } else if let Some(o) = a.origin.as_ref().filter(|o| rule.nexus.contains(*o)) {
+                let origin = c.country_by_code(o).map_or(o.as_str(), |x| x.name.as_str());
+                let note = format!("suspected origin {origin}");
+                actors.push((m.first, m.to_match(&a.name, Some(note))));
             }
         }
         for (name, (m, note, nexus)) in &found.designations {
             if nexus.is_some_and(|n| rule.nexus.contains(n))
                 || rule.designations.contains(&crate::catalog::name_key(name))
             {
-                actors.push((m.first, entity(name, m, Some(note.clone()))));
+                actors.push((m.first, m.to_match(name, Some(note.clone()))));
             }
         }
         for (ids, m) in &found.ambiguous {
             if ids.iter().any(|id| rule.actors.contains(id)) {
-                let names: Vec<&str> = ids.iter().map(|i| c.actors[*i].name.as_str()).collect();
-                let shown = m.forms.first().cloned().unwrap_or_default();
-                let note = format!("ambiguous alias: claimed by {}", names.join(" and "));
-                actors.push((m.first, entity(&shown, m, Some(note))));
+                actors.push((m.first, m.ambiguous_match(c, ids)));
             }
         }
         let sectors: Vec<((u8, usize), EntityMatch)> = found
             .sectors
             .iter()
             .filter(|(i, _)| rule.sectors.contains(i))
-            .map(|(i, m)| (m.first, entity(&c.sectors[*i].name, m, None)))
+            .map(|(i, m)| (m.first, m.to_match(&c.sectors[*i].name, None)))
             .collect();
         let mut regions: Vec<((u8, usize), EntityMatch)> = Vec::new();
         for (place, codes) in &rule.places {
@@ -286,7 +281,7 @@ impl Engine {
                 }
             }
             if let Some(m) = merged {
-                regions.push((m.first, entity(c.place_name(*place), &m, None)));
+                regions.push((m.first, m.to_match(c.place_name(*place), None)));
             }
         }
         let ordered = |mut v: Vec<((u8, usize), EntityMatch)>| {
@@ -298,27 +293,6 @@ impl Engine {
             sectors: ordered(sectors),
             regions: ordered(regions),
         }
-    }
-}
-
-/// The place of an ISO code (for notes); falls back to the first country.
-fn nexus_place(c: &Catalog, code: Option<&str>) -> Place {
-    code.and_then(|code| c.countries.iter().position(|x| x.code == code))
-        .map_or(Place::Country(0), Place::Country)
-}
-
-fn entity(name: &str, m: &entities::Mention, note: Option<String>) -> EntityMatch {
-    EntityMatch {
-        name: name.to_string(),
-        matched: m.forms.clone(),
-        fields: m
-            .fields
-            .iter()
-            .copied()
-            .collect::<BTreeSet<Field>>()
-            .into_iter()
-            .collect(),
-        note,
     }
 }
 

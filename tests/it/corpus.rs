@@ -3,21 +3,6 @@
 
 use crate::support::*;
 
-fn corpus() -> Option<std::path::PathBuf> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        // Written to the stderr handle, not eprintln!, so the test harness does not
-        // capture it: a skipped test says so in the CI log.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"skipped: ../shared/corpus not present\n",
-        );
-        None
-    }
-}
-
 #[test]
 fn scan_parses_every_real_feed() {
     let Some(corpus) = corpus() else { return };

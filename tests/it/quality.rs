@@ -75,16 +75,9 @@ fn canon_actor(c: &Catalog, n: &str) -> String {
 #[test]
 fn detection_quality_on_labeled_real_news() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let corpus = root.join("../shared/corpus");
-    if !corpus.is_dir() {
-        // Written to the stderr handle, not eprintln!, so the test harness does not
-        // capture it: a skipped test says so in the CI log.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"skipped: ../shared/corpus not present\n",
-        );
+    let Some(corpus) = crate::support::corpus() else {
         return;
-    }
+    };
     let catalog = Arc::new(Catalog::builtin());
     let det = Detector::new(catalog.clone());
     let c = &catalog;

@@ -234,6 +234,22 @@ impl FeedServer {
     }
 }
 
+/// ../shared/corpus when it is present; otherwise None, after saying the test is skipped
+/// (written to the stderr handle, not eprintln!, so the harness does not capture it and
+/// the CI log shows it).
+pub fn corpus() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: ../shared/corpus not present\n",
+        );
+        None
+    }
+}
+
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
