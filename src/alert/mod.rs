@@ -6,6 +6,8 @@
 //! alerts and scan results as text or JSON lines (CONTRACT.md). Delivery to Discord is
 //! the `discord` module's; the console sink is `render` + stdout.
 
+pub mod deliver;
+pub mod notice;
 pub mod render;
 
 use crate::model::{Alert, Entities, EntityMatch, Item};

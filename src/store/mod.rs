@@ -17,7 +17,7 @@ mod items;
 mod schema;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -13,22 +13,22 @@ use super::{PollCommit, PollOutcome, SeedMode, Store};
 use crate::model::{Alert, ChannelId, Entities, EntityMatch, Field, Item, ItemKey, Priority};
 
 /// The feed URL every test poll claims to come from.
-pub(super) const FEED_URL: &str = "https://feeds.test/rss";
+pub(crate) const FEED_URL: &str = "https://feeds.test/rss";
 
 /// A folder that lives as long as the guard, and a database path inside it.
-pub(super) fn temp_db() -> (TempDir, PathBuf) {
+pub(crate) fn temp_db() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("threatwatch.db");
     (dir, path)
 }
 
 /// 2021-08-03T12:00:00Z plus `minutes`.
-pub(super) fn at(minutes: i64) -> DateTime<Utc> {
+pub(crate) fn at(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2021, 8, 3, 12, 0, 0).unwrap() + chrono::Duration::minutes(minutes)
 }
 
 /// An item of `feed` with `key`, `url` and a date `published` minutes after `at(0)`.
-pub(super) fn item(feed: &str, key: &str, url: Option<&str>, published: Option<i64>) -> Item {
+pub(crate) fn item(feed: &str, key: &str, url: Option<&str>, published: Option<i64>) -> Item {
     Item {
         feed: feed.into(),
         key: ItemKey(key.into()),
@@ -42,7 +42,7 @@ pub(super) fn item(feed: &str, key: &str, url: Option<&str>, published: Option<i
 }
 
 /// An alert for `item` to `channel` (None: console only), with a rich payload.
-pub(super) fn alert(item: &Item, channel: Option<u64>) -> Alert {
+pub(crate) fn alert(item: &Item, channel: Option<u64>) -> Alert {
     Alert {
         item: item.clone(),
         entities: Entities {
@@ -68,7 +68,7 @@ pub(super) fn alert(item: &Item, channel: Option<u64>) -> Alert {
 }
 
 /// A successful poll of `feed` at `at(60)` that delivers.
-pub(super) fn poll<'a>(feed: &'a str, items: &'a [Item], mode: SeedMode) -> PollCommit<'a> {
+pub(crate) fn poll<'a>(feed: &'a str, items: &'a [Item], mode: SeedMode) -> PollCommit<'a> {
     PollCommit {
         feed,
         url: FEED_URL,
@@ -83,7 +83,7 @@ pub(super) fn poll<'a>(feed: &'a str, items: &'a [Item], mode: SeedMode) -> Poll
 }
 
 /// `items` for `feed`, keys `guid:{feed}-{i}`, newest first.
-pub(super) fn items(feed: &str, n: usize) -> Vec<Item> {
+pub(crate) fn items(feed: &str, n: usize) -> Vec<Item> {
     (0..n)
         .map(|i| {
             let key = format!("guid:{feed}-{i}");
@@ -94,7 +94,7 @@ pub(super) fn items(feed: &str, n: usize) -> Vec<Item> {
 }
 
 /// Seeds `feed` with `n` items (nothing alerts).
-pub(super) fn seed_feed(store: &mut Store, feed: &str, n: usize) {
+pub(crate) fn seed_feed(store: &mut Store, feed: &str, n: usize) {
     let items = items(feed, n);
     let seed = SeedMode::Seed { backfill: 0 };
     store
@@ -104,7 +104,7 @@ pub(super) fn seed_feed(store: &mut Store, feed: &str, n: usize) {
 
 /// Commits `items` to `feed` (alerting every new one to channel 1); returns the outcome
 /// and the keys `decide` was called for.
-pub(super) fn alert_all(
+pub(crate) fn alert_all(
     store: &mut Store,
     feed: &str,
     items: &[Item],
@@ -113,7 +113,7 @@ pub(super) fn alert_all(
 }
 
 /// Commits `poll`, alerting every item `decide` sees to `channel`.
-pub(super) fn commit_with(
+pub(crate) fn commit_with(
     store: &mut Store,
     poll: &PollCommit<'_>,
     channel: Option<u64>,
@@ -129,7 +129,7 @@ pub(super) fn commit_with(
 }
 
 /// Keys of the alerts in an outcome.
-pub(super) fn alert_keys(outcome: &PollOutcome) -> Vec<String> {
+pub(crate) fn alert_keys(outcome: &PollOutcome) -> Vec<String> {
     outcome
         .alerts
         .iter()
@@ -138,7 +138,7 @@ pub(super) fn alert_keys(outcome: &PollOutcome) -> Vec<String> {
 }
 
 /// Fails unless the full-text index holds exactly what `items` holds.
-pub(super) fn assert_fts_in_step(conn: &Connection) {
+pub(crate) fn assert_fts_in_step(conn: &Connection) {
     conn.execute(
         "INSERT INTO items_fts (items_fts, rank) VALUES ('integrity-check', 1)",
         [],
@@ -147,7 +147,7 @@ pub(super) fn assert_fts_in_step(conn: &Connection) {
 }
 
 /// Every row of every table, sorted: equal dumps mean equal databases.
-pub(super) fn dump(conn: &Connection) -> Vec<String> {
+pub(crate) fn dump(conn: &Connection) -> Vec<String> {
     let mut tables = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap();
@@ -175,4 +175,16 @@ pub(super) fn dump(conn: &Connection) -> Vec<String> {
         out.extend(rows);
     }
     out
+}
+
+/// (status, attempts, message_id, last_error) of every alert, in id order.
+pub(crate) fn alert_rows(store: &Store) -> Vec<(String, u32, Option<String>, Option<String>)> {
+    let mut stmt = store
+        .conn
+        .prepare("SELECT status, attempts, message_id, last_error FROM alerts ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
