@@ -21,12 +21,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::alert::deliver::Outbox;
+use crate::alert::notice::{Notice, NoticeKind};
 use crate::alert::render::{self, Format};
 use crate::catalog::Catalog;
 use crate::config::{Config, FeedConfig, Source};
+use crate::discord::{Discord, Token};
 use crate::ingest::fetch::{Fetcher, Validators};
 use crate::ingest::poll::{poll_feed, Polled};
 use crate::ingest::schedule::{self, Schedule};
+use crate::model::Alert;
 use crate::rules::Engine;
 use crate::store::{SeedMode, Store};
 
@@ -69,11 +73,16 @@ impl Live {
 /// Shared by every poll task.
 struct Ctx {
     store: Arc<Mutex<Store>>,
+    format: Format,
+    /// Set when Discord is the sink: notices also go to the outbox (for the status
+    /// channel), and alerts are printed when committed instead of by the outbox.
+    discord: Option<mpsc::UnboundedSender<Notice>>,
     /// The global cap, shared across reloads (a reload that keeps `concurrency` keeps
     /// the semaphore, so polls in flight still count); replaced only when it changes.
     global: Mutex<(usize, Arc<Semaphore>)>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
-    outbox: Notify,
+    /// Woken when a commit queued alerts.
+    outbox: Arc<Notify>,
 }
 
 /// A finished poll: when to poll the feed again.
@@ -122,14 +131,33 @@ impl Ctx {
     }
 }
 
-fn notice(format: Format, kind: &str, feed: &str, detail: &str) {
-    // Notices go to stderr so stdout stays one alert per line.
-    match format {
-        Format::Text => eprintln!("[notice] feed {feed:?} {kind}: {detail}"),
-        Format::Jsonl => eprintln!(
-            "{}",
-            serde_json::json!({"notice": kind, "feed": feed, "detail": detail})
-        ),
+impl Ctx {
+    /// Print a notice to stderr (so stdout stays one alert per line) and hand it to the
+    /// outbox for the status channel.
+    fn notice(&self, n: Notice) {
+        let feed = matches!(n.kind, NoticeKind::FeedFailing | NoticeKind::FeedRecovered);
+        match (self.format, feed) {
+            (Format::Text, true) => {
+                eprintln!(
+                    "[notice] feed {:?} {}: {}",
+                    n.subject,
+                    n.kind.as_str(),
+                    n.detail
+                )
+            }
+            (Format::Text, false) => eprintln!("[notice] {}: {}", n.headline(), n.detail),
+            (Format::Jsonl, true) => eprintln!(
+                "{}",
+                serde_json::json!({"notice": n.kind.as_str(), "feed": n.subject, "detail": n.detail})
+            ),
+            (Format::Jsonl, false) => eprintln!(
+                "{}",
+                serde_json::json!({"notice": n.kind.as_str(), "subject": n.subject, "detail": n.detail})
+            ),
+        }
+        if let Some(tx) = &self.discord {
+            let _ = tx.send(n);
+        }
     }
 }
 
@@ -138,7 +166,6 @@ async fn poll_one(
     ctx: Arc<Ctx>,
     live: Arc<Live>,
     feed: FeedConfig,
-    format: Format,
     stopping: CancellationToken,
 ) -> Option<Done> {
     let interval = feed.interval;
@@ -218,7 +245,16 @@ async fn poll_one(
             match committed {
                 Some(Ok(outcome)) => {
                     if outcome.was_failing_notified {
-                        notice(format, "recovered", &name, "polls succeed again");
+                        ctx.notice(Notice::new(
+                            NoticeKind::FeedRecovered,
+                            &name,
+                            "polls succeed again",
+                        ));
+                    }
+                    if ctx.discord.is_some() {
+                        // The outbox posts to Discord; the console gets each alert once,
+                        // as it is committed.
+                        print_alerts(outcome.alerts.iter().map(|q| &q.alert), ctx.format);
                     }
                     if outcome.seeded {
                         tracing::info!(new_items = outcome.new_items, "feed seeded");
@@ -251,16 +287,15 @@ async fn poll_one(
                 .and_then(|r| r.ok());
             if let Some(s) = &state {
                 if s.consecutive_failures >= fail_after && !s.failing_notified {
-                    notice(
-                        format,
-                        "failing",
+                    ctx.notice(Notice::new(
+                        NoticeKind::FeedFailing,
                         &name,
-                        &format!(
+                        format!(
                             "{} consecutive failures, last: {}",
                             s.consecutive_failures,
                             s.last_error.as_deref().unwrap_or("")
                         ),
-                    );
+                    ));
                     let n = name.clone();
                     ctx.with_store(move |s| s.set_failing_notified(&n, true))
                         .await;
@@ -271,7 +306,17 @@ async fn poll_one(
     }
 }
 
-/// Print pending alerts from the outbox, oldest first, marking each delivered after.
+fn print_alerts<'a>(alerts: impl Iterator<Item = &'a Alert>, format: Format) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for a in alerts {
+        let _ = writeln!(out, "{}", render::alert(a, format));
+    }
+    let _ = out.flush();
+}
+
+/// Print pending alerts from the outbox, oldest first, marking each delivered after
+/// (the console sink, when there is no Discord).
 async fn drain_outbox(ctx: &Arc<Ctx>, format: Format) {
     loop {
         let batch = ctx
@@ -282,16 +327,8 @@ async fn drain_outbox(ctx: &Arc<Ctx>, format: Format) {
         if batch.is_empty() {
             return;
         }
-        let mut ids = Vec::with_capacity(batch.len());
-        {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            for q in &batch {
-                let _ = writeln!(out, "{}", render::alert(&q.alert, format));
-                ids.push(q.id);
-            }
-            let _ = out.flush();
-        }
+        print_alerts(batch.iter().map(|q| &q.alert), format);
+        let ids: Vec<i64> = batch.iter().map(|q| q.id).collect();
         let marked = ctx
             .with_store(move |s| {
                 for id in ids {
@@ -347,30 +384,56 @@ fn first_due(store: &Store, feed: &FeedConfig, now: Instant) -> Instant {
 }
 
 /// Reload the config; keep the old one (and say why) when the new one is invalid.
-fn reload(path: &std::path::Path) -> Option<Config> {
+fn reload(ctx: &Ctx, path: &std::path::Path) -> Option<Config> {
     // `load` prints each located problem, exactly as at start-up.
     match super::load(path) {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "config reload rejected; keeping the running config");
+            if let Some(tx) = &ctx.discord {
+                let _ = tx.send(Notice::new(
+                    NoticeKind::ReloadRejected,
+                    path.display().to_string(),
+                    format!(
+                        "{e:#}. The running config is kept; fix the file and send SIGHUP again."
+                    ),
+                ));
+            }
             None
         }
     }
 }
 
 /// Run until `shutdown` resolves (or SIGINT/SIGTERM when it is the signal future).
+/// With a token, alerts go to Discord; without, the console is the only sink.
 pub async fn run(
     path: PathBuf,
     config: Config,
     format: Format,
+    token: Option<Token>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let store = Store::open(&config.storage.path)?;
+    let store = Arc::new(Mutex::new(Store::open(&config.storage.path)?));
+    let discord = match &token {
+        Some(t) => Some(
+            Discord::connect(t, &config.discord.api_base)
+                .await
+                .context("connect to Discord")?,
+        ),
+        None => {
+            tracing::info!("no DISCORD_TOKEN or discord.token_file: alerts go to the console only");
+            None
+        }
+    };
+    let (notice_tx, notice_rx) = mpsc::unbounded_channel::<Notice>();
+    let wake = Arc::new(Notify::new());
     let ctx = Arc::new(Ctx {
-        store: Arc::new(Mutex::new(store)),
+        store: store.clone(),
+        format,
+        discord: discord.as_ref().map(|_| notice_tx),
         global: Mutex::new((0, Arc::new(Semaphore::new(1)))),
         hosts: Mutex::new(HashMap::new()),
-        outbox: Notify::new(),
+        outbox: wake.clone(),
     });
     let catalog = url_catalogs(&ctx, &config).await;
     let mut live = Arc::new(Live::new(config, catalog)?);
@@ -380,20 +443,30 @@ pub async fn run(
     let tracker = TaskTracker::new();
 
     // Outbox: alerts left from a previous run first, then as polls commit. It stops
-    // after the polls, so what they commit is still printed.
+    // after the polls, so what they commit is still printed (or posted).
     let outbox_stop = CancellationToken::new();
-    let outbox = {
-        let (ctx, stop) = (ctx.clone(), outbox_stop.clone());
-        tokio::spawn(async move {
-            loop {
-                drain_outbox(&ctx, format).await;
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = ctx.outbox.notified() => {}
+    let outbox = match &discord {
+        Some(d) => {
+            let outbox = Outbox::new(
+                Arc::new(d.rest.clone()),
+                store.clone(),
+                live.config.discord.status_channel,
+            );
+            tokio::spawn(outbox.run(wake.clone(), notice_rx, outbox_stop.clone()))
+        }
+        None => {
+            let (ctx, stop, wake) = (ctx.clone(), outbox_stop.clone(), wake.clone());
+            tokio::spawn(async move {
+                loop {
+                    drain_outbox(&ctx, format).await;
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = wake.notified() => {}
+                    }
                 }
-            }
-            drain_outbox(&ctx, format).await;
-        })
+                drain_outbox(&ctx, format).await;
+            })
+        }
     };
 
     let mut plan = Schedule::new();
@@ -431,7 +504,8 @@ pub async fn run(
                 let (p, ctx, tx) = (path.clone(), ctx.clone(), swap_tx.clone());
                 tokio::spawn(async move {
                     let p2 = p.clone();
-                    let loaded = tokio::task::spawn_blocking(move || reload(&p2)).await.ok().flatten();
+                    let ctx2 = ctx.clone();
+                    let loaded = tokio::task::spawn_blocking(move || reload(&ctx2, &p2)).await.ok().flatten();
                     if let Some(new) = loaded {
                         let catalog = url_catalogs(&ctx, &new).await;
                         match Live::new(new, catalog) {
@@ -485,7 +559,7 @@ pub async fn run(
                         let name = feed.name.clone();
                         // Its own task, so a panic in parsing is a failed poll, not a
                         // feed stuck "in flight" forever.
-                        let poll = tokio::spawn(poll_one(ctx, live, feed, format, stopping));
+                        let poll = tokio::spawn(poll_one(ctx, live, feed, stopping));
                         tokio::select! {
                             res = poll => {
                                 let done = match res {
@@ -518,7 +592,11 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
     }
     outbox_stop.cancel();
+    // A post cut short here is repeated at the next start with the same nonce.
     let _ = tokio::time::timeout(Duration::from_secs(1), outbox).await;
+    if let Some(d) = discord {
+        d.shutdown().await;
+    }
     Ok(())
 }
 

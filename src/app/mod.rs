@@ -14,9 +14,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::Utc;
 
+use crate::alert::deliver::Outbox;
 use crate::alert::{self, render, render::Format};
 use crate::catalog::Catalog;
 use crate::config::{self, Config, ConfigError, FeedConfig, Poller, Source};
+use crate::discord::{self, Token};
 use crate::ingest::fetch::{Fetcher, Validators};
 use crate::ingest::poll::{poll_feed, PollError, Polled};
 use crate::lookup;
@@ -172,6 +174,9 @@ fn print_alerts(outcome: &PollOutcome, format: Format) -> Result<()> {
     Ok(())
 }
 
+/// How long `once` keeps retrying deliveries before leaving the rest queued.
+const ONCE_DELIVERY: Duration = Duration::from_secs(60);
+
 /// `once`: poll every feed, commit, print alerts, exit 0 after trying every feed.
 pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> {
     let config = load(path)?;
@@ -200,10 +205,13 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
             }
         })
         .collect();
-    let how = if dry_run {
-        Commit::DryRun
-    } else {
-        Commit::Print
+    // Without a token the console is the sink: alerts are stored as skipped. With one,
+    // they are queued and posted after the polls.
+    let token = if dry_run { None } else { token(&config)? };
+    let how = match (dry_run, &token) {
+        (true, _) => Commit::DryRun,
+        (false, None) => Commit::Print,
+        (false, Some(_)) => Commit::Deliver,
     };
     let rt = runtime()?;
     let (bodies, fresh) = match catalogs::fetcher(&config) {
@@ -307,17 +315,45 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
         dry_run,
         "poll finished"
     );
+    if let Some(t) = token {
+        let rest = discord::rest_only(&t, &config.discord.api_base)?;
+        let store = Arc::new(std::sync::Mutex::new(store));
+        let mut outbox = Outbox::new(Arc::new(rest), store, config.discord.status_channel);
+        let deadline = tokio::time::Instant::now() + ONCE_DELIVERY;
+        let pass = rt.block_on(outbox.drain(deadline));
+        tracing::info!(
+            delivered = pass.delivered,
+            failed = pass.failed,
+            queued = pass.waiting,
+            "discord delivery finished"
+        );
+        if pass.waiting > 0 {
+            eprintln!(
+                "{} alerts could not be posted to Discord yet; they stay queued for the next `once` or `run`",
+                pass.waiting
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bot token from `DISCORD_TOKEN` or `[discord] token_file`; `None` runs without
+/// Discord.
+fn token(config: &Config) -> Result<Option<Token>> {
+    let env = std::env::var("DISCORD_TOKEN").ok();
+    Ok(Token::load(env, config.discord.token_file.as_deref())?)
 }
 
 /// `run`: poll every feed on its interval until SIGINT/SIGTERM.
 pub fn run_cli(path: &Path, format: Format) -> Result<ExitCode> {
     let config = load(path)?;
     let rt = runtime()?;
+    let token = token(&config)?;
     rt.block_on(daemon::run(
         path.to_path_buf(),
         config,
         format,
+        token,
         shutdown_signal(),
     ))?;
     Ok(ExitCode::SUCCESS)

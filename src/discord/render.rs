@@ -10,6 +10,7 @@
 use chrono::SecondsFormat;
 use serde_json::{json, Value};
 
+use crate::alert::notice::Notice;
 use crate::model::{Alert, EntityMatch, Priority};
 
 /// Discord's documented limits (characters).
@@ -157,9 +158,37 @@ pub fn alert_message(alert: &Alert, nonce: &str) -> Value {
     })
 }
 
+/// The status-channel message for a notice: one embed, red for problems, green for a
+/// recovery, and no mentions at all.
+pub fn notice_message(notice: &Notice) -> Value {
+    let mut description = escape(&notice.detail);
+    if notice.suppressed > 0 {
+        description.push_str(&format!(
+            "\n\n({} similar notices were held back to keep this channel readable; the log has them all.)",
+            notice.suppressed
+        ));
+    }
+    let colour = if notice.kind.is_problem() {
+        0xD7_3A_49
+    } else {
+        0x2E_A0_43
+    };
+    json!({
+        "content": "",
+        "embeds": [{
+            "title": truncate(&escape(&notice.headline()), limits::TITLE),
+            "description": truncate(&description, limits::DESCRIPTION),
+            "color": colour,
+            "footer": {"text": "threatwatch status"},
+        }],
+        "allowed_mentions": {"parse": []},
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::notice::NoticeKind;
     use crate::model::{ChannelId, Entities, Field, Item, ItemKey};
 
     fn alert(title: &str, summary: &str, roles: Vec<u64>) -> Alert {
@@ -267,5 +296,28 @@ mod tests {
             });
         assert!(total <= limits::EMBED_TOTAL, "{total}");
         assert!(e["title"].as_str().unwrap_or("").ends_with('…'));
+    }
+
+    #[test]
+    fn a_notice_is_one_plain_embed() {
+        let mut n = Notice::new(
+            NoticeKind::DeliveryFailed,
+            "channel 42",
+            "HTTP 404 Unknown Channel (10003). @everyone",
+        );
+        n.suppressed = 2;
+        assert_eq!(
+            notice_message(&n),
+            json!({
+                "content": "",
+                "embeds": [{
+                    "title": "Delivery to channel 42 failed",
+                    "description": "HTTP 404 Unknown Channel \\(10003\\). @\u{200b}everyone\n\n(2 similar notices were held back to keep this channel readable; the log has them all.)",
+                    "color": 0xD73A49,
+                    "footer": {"text": "threatwatch status"}
+                }],
+                "allowed_mentions": {"parse": []}
+            })
+        );
     }
 }
