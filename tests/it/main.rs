@@ -6,5 +6,7 @@ mod support;
 mod cli;
 mod corpus;
 mod daemon;
+mod discord;
+mod fake_discord;
 mod quality;
 mod tidy;

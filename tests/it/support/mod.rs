@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod discord;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -81,6 +83,7 @@ fn gzip_bomb() -> Vec<u8> {
 struct Inner {
     docs: HashMap<String, Doc>,
     hits: HashMap<String, usize>,
+    served: HashMap<String, Vec<std::time::Instant>>,
 }
 
 /// A feed server: `/feeds/NAME` serves the document set for NAME, with an ETag and
@@ -109,6 +112,10 @@ async fn serve(
     let doc = {
         let mut g = inner.lock().expect("lock");
         *g.hits.entry(name.clone()).or_default() += 1;
+        g.served
+            .entry(name.clone())
+            .or_default()
+            .push(std::time::Instant::now());
         g.docs.get(&name).cloned()
     };
     let Some(doc) = doc else {
@@ -223,6 +230,17 @@ impl FeedServer {
         format!("http://{}/feeds/{name}", self.addr)
     }
 
+    /// When each request for `name` arrived.
+    pub fn served_at(&self, name: &str) -> Vec<std::time::Instant> {
+        self.inner
+            .lock()
+            .expect("lock")
+            .served
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn hits(&self, name: &str) -> usize {
         *self
             .inner
@@ -319,10 +337,16 @@ fn collect(r: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>
 impl Daemon {
     /// Start `threatwatch run --format jsonl` in `dir` (which holds threatwatch.toml).
     pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, &[])
+    }
+
+    /// `start` with extra environment variables (e.g. `DISCORD_TOKEN`).
+    pub fn start_with(dir: &Path, envs: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_threatwatch"))
             .args(["run", "--format", "jsonl"])
             .current_dir(dir)
             .env_remove("DISCORD_TOKEN")
+            .envs(envs.iter().copied())
             .env_remove("THREATWATCH_CONFIG")
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::piped())
