@@ -98,6 +98,10 @@ pub enum Answer {
         scheme: String,
         nexus: Option<String>,
         note: String,
+        /// Known names it is close to: "Emisary Panda" is a designation by its shape,
+        /// and most likely a typo.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        did_you_mean: Vec<String>,
     },
     Sector(SectorAnswer),
     Region(RegionAnswer),
@@ -199,6 +203,17 @@ pub fn lookup(
                             .map(String::from),
                         scheme: d.scheme.to_string(),
                         name: d.name,
+                        // Only near-spellings: "Velvet Typhoon" is not a typo of "Volt
+                        // Typhoon", "Emisary Panda" is one of "Emissary Panda".
+                        did_you_mean: s
+                            .into_iter()
+                            .filter(|k| {
+                                strsim::levenshtein(
+                                    &catalog::name_key(k),
+                                    &catalog::name_key(trimmed),
+                                ) <= 2
+                            })
+                            .collect(),
                     }),
                     _ => Err(not_found(s)),
                 }
@@ -293,6 +308,7 @@ impl Answer {
                 scheme,
                 nexus,
                 note,
+                did_you_mean,
             } => {
                 out.push_str(&format!("{name}\n"));
                 line(&mut out, "scheme:", scheme);
@@ -302,6 +318,7 @@ impl Answer {
                     nexus.as_deref().unwrap_or("not implied by the name"),
                 );
                 line(&mut out, "note:", note);
+                line(&mut out, "did you mean:", &did_you_mean.join(", "));
             }
             Answer::Sector(s) => {
                 out.push_str(&format!("{}\n", s.name));
@@ -429,4 +446,144 @@ pub fn summary(config: &Config) -> String {
         out.push_str(&format!("warning: {w}\n"));
     }
     out
+}
+
+/// One rule as `/rules` shows it: what it watches and where it posts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRow {
+    pub name: String,
+    pub actors: Vec<String>,
+    pub sectors: Vec<String>,
+    pub regions: Vec<String>,
+    /// "any", "all", or the rule's `when` expression.
+    pub combine: String,
+    pub exclude: Vec<String>,
+    /// Feed names or tags it is limited to; empty for every feed.
+    pub feeds: Vec<String>,
+    pub channel: Option<u64>,
+    pub mention_roles: Vec<u64>,
+    pub priority: String,
+}
+
+/// Every rule, in config order.
+pub fn rules(config: &Config) -> Vec<RuleRow> {
+    config
+        .rules
+        .iter()
+        .map(|r| RuleRow {
+            name: r.name.clone(),
+            actors: r.actors.clone(),
+            sectors: r.sectors.clone(),
+            regions: r.regions.clone(),
+            combine: match (&r.when, r.require) {
+                (Some(w), _) => w.to_string(),
+                (None, crate::config::Require::Any) => "any".into(),
+                (None, crate::config::Require::All) => "all".into(),
+            },
+            exclude: r.exclude.clone(),
+            feeds: r.feeds.clone(),
+            channel: r.channel.map(|c| c.0),
+            mention_roles: r.mention_roles.clone(),
+            priority: r.priority.as_str().into(),
+        })
+        .collect()
+}
+
+/// Autocomplete over every name of one kind of entity: prefix matches first (canonical
+/// names before aliases, shorter first), then names containing the text, then close
+/// spellings; at most 25, Discord's limit. Built once per catalog.
+#[derive(Debug, Default)]
+pub struct Completer {
+    /// (folded key, shown label, value sent back), canonical names first.
+    names: Vec<(String, String, String)>,
+}
+
+/// One autocomplete choice: the label shown and the value the command receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    pub label: String,
+    pub value: String,
+}
+
+/// Discord's limit on choices, and on a choice's label and value.
+pub const MAX_CHOICES: usize = 25;
+const CHOICE_LEN: usize = 100;
+
+fn clip(s: &str) -> String {
+    s.chars().take(CHOICE_LEN).collect()
+}
+
+impl Completer {
+    pub fn new(c: &Catalog, kind: LookupKind) -> Completer {
+        let mut names = Vec::new();
+        let mut push = |name: &str, of: Option<&str>| {
+            let label = match of {
+                Some(canonical) => format!("{name} ({canonical})"),
+                None => name.to_string(),
+            };
+            names.push((catalog::name_key(name), clip(&label), clip(name)));
+        };
+        match kind {
+            LookupKind::Actor => {
+                for a in &c.actors {
+                    push(&a.name, None);
+                }
+                for a in &c.actors {
+                    for al in &a.aliases {
+                        push(&al.name, Some(&a.name));
+                    }
+                }
+            }
+            LookupKind::Sector => {
+                for s in &c.sectors {
+                    push(&s.name, None);
+                }
+            }
+            LookupKind::Region => {
+                for r in &c.regions {
+                    push(&r.name, None);
+                }
+                for k in &c.countries {
+                    push(&k.name, None);
+                }
+            }
+        }
+        Completer { names }
+    }
+
+    pub fn complete(&self, typed: &str) -> Vec<Choice> {
+        let key = catalog::name_key(typed);
+        let choice = |i: usize| Choice {
+            label: self.names[i].1.clone(),
+            value: self.names[i].2.clone(),
+        };
+        if key.is_empty() {
+            return (0..self.names.len().min(MAX_CHOICES)).map(choice).collect();
+        }
+        let mut scored: Vec<(u8, f64, usize)> = Vec::new();
+        for (i, (k, _, _)) in self.names.iter().enumerate() {
+            if k.starts_with(&key) {
+                scored.push((0, k.len() as f64, i));
+            } else if k.contains(&key) {
+                scored.push((1, k.len() as f64, i));
+            } else if key.len() >= 3 {
+                let s = strsim::jaro_winkler(&key, k);
+                if s >= 0.85 {
+                    scored.push((2, -s, i));
+                }
+            }
+        }
+        scored.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let mut out: Vec<Choice> = Vec::new();
+        for (_, _, i) in scored {
+            // One entry per value: "APT27" the name and "APT 27" the alias fold alike.
+            if !out.iter().any(|c| c.value == self.names[i].2) {
+                out.push(choice(i));
+            }
+            if out.len() == MAX_CHOICES {
+                break;
+            }
+        }
+        out
+    }
 }

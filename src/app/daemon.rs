@@ -21,12 +21,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::lookups::AppLookups;
 use crate::alert::deliver::Outbox;
 use crate::alert::notice::{Notice, NoticeKind};
 use crate::alert::render::{self, Format};
 use crate::catalog::Catalog;
 use crate::config::{Config, FeedConfig, Source};
-use crate::discord::{Discord, Token};
+use crate::discord::{Discord, Lookups, Token};
 use crate::ingest::fetch::{Fetcher, Validators};
 use crate::ingest::poll::{poll_feed, Polled};
 use crate::ingest::schedule::{self, Schedule};
@@ -45,13 +46,16 @@ const PER_HOST: usize = 2;
 struct Live {
     config: Arc<Config>,
     engine: Arc<Engine>,
+    catalog: Arc<Catalog>,
+    /// Country name -> the regions that contain it (for the entity index).
+    regions: HashMap<String, Vec<String>>,
     fetcher: Fetcher,
 }
 
 impl Live {
     fn new(config: Config, catalog: Arc<Catalog>) -> Result<Live> {
         let started = std::time::Instant::now();
-        let engine = Engine::from_parts(catalog, &config.rules, &config.feeds);
+        let engine = Engine::from_parts(catalog.clone(), &config.rules, &config.feeds);
         tracing::info!(
             terms = engine.detector().term_count(),
             rules = engine.rules().len(),
@@ -59,6 +63,8 @@ impl Live {
             "matcher compiled"
         );
         Ok(Live {
+            regions: super::regions_by_country(&catalog),
+            catalog,
             fetcher: Fetcher::new(&config.poller).context("build the HTTP client")?,
             engine: Arc::new(engine),
             config: Arc::new(config),
@@ -218,7 +224,12 @@ async fn poll_one(
                 }
             };
             // Matching happens here, in parallel across polls, not under the store lock.
-            let matched = super::match_items(&live.engine, live.config.poller.max_item_age, &items);
+            let matched = super::match_items(
+                &live.engine,
+                &live.regions,
+                live.config.poller.max_item_age,
+                &items,
+            );
             let feed2 = feed.clone();
             let committed = ctx
                 .with_store(move |s| {
@@ -414,29 +425,35 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let store = Arc::new(Mutex::new(Store::open(&config.storage.path)?));
-    let discord = match &token {
-        Some(t) => Some(
-            Discord::connect(t, &config.discord.api_base)
-                .await
-                .context("connect to Discord")?,
-        ),
-        None => {
-            tracing::info!("no DISCORD_TOKEN or discord.token_file: alerts go to the console only");
-            None
-        }
-    };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel::<Notice>();
     let wake = Arc::new(Notify::new());
     let ctx = Arc::new(Ctx {
         store: store.clone(),
         format,
-        discord: discord.as_ref().map(|_| notice_tx),
+        discord: token.as_ref().map(|_| notice_tx),
         global: Mutex::new((0, Arc::new(Semaphore::new(1)))),
         hosts: Mutex::new(HashMap::new()),
         outbox: wake.clone(),
     });
     let catalog = url_catalogs(&ctx, &config).await;
     let mut live = Arc::new(Live::new(config, catalog)?);
+    let lookups = Arc::new(AppLookups::new(live.config.clone(), live.catalog.clone()));
+    let discord = match &token {
+        Some(t) => Some(
+            Discord::connect(
+                t,
+                &live.config.discord.api_base,
+                live.config.discord.guild_id,
+                Some(lookups.clone() as Arc<dyn Lookups>),
+            )
+            .await
+            .context("connect to Discord")?,
+        ),
+        None => {
+            tracing::info!("no DISCORD_TOKEN or discord.token_file: alerts go to the console only");
+            None
+        }
+    };
     let mut next_refresh = Instant::now() + live.config.catalog.refresh;
     let token = CancellationToken::new();
     let stopping = CancellationToken::new();
@@ -532,6 +549,7 @@ pub async fn run(
                     }
                 }
                 tracing::info!(feeds = new.config.feeds.len(), rules = new.config.rules.len(), "config applied");
+                lookups.update(new.config.clone(), new.catalog.clone());
                 live = Arc::new(new);
             }
             _ = tokio::time::sleep_until(wake) => {

@@ -5,6 +5,7 @@
 //! Flow per feed (ingest): `ingest::poll::poll_feed` (fetch -> parse -> normalize, no
 //! store) -> `commit` (store/dedupe -> match -> alert, one transaction) -> sinks.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -22,7 +23,7 @@ use crate::discord::{self, Token};
 use crate::ingest::fetch::{Fetcher, Validators};
 use crate::ingest::poll::{poll_feed, PollError, Polled};
 use crate::lookup;
-use crate::model::Item;
+use crate::model::{Category, Item, ItemKey};
 use crate::rules::Engine;
 use crate::store::{PollCommit, PollOutcome, SeedMode, Store};
 
@@ -30,6 +31,7 @@ pub use crate::lookup::LookupKind;
 
 mod catalogs;
 mod daemon;
+mod lookups;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -132,8 +134,9 @@ pub(crate) fn commit(
             .map(|d| now + d),
         mode,
         deliver: how == Commit::Deliver,
+        mentions: Some(&matched.mentions),
     };
-    let mut decide = |item: &Item| matched.0.get(&item.key).cloned().unwrap_or_default();
+    let mut decide = |item: &Item| matched.alerts.get(&item.key).cloned().unwrap_or_default();
     let outcome = if how == Commit::DryRun {
         store.commit_poll_dry(&poll, &mut decide)
     } else {
@@ -146,23 +149,74 @@ pub(crate) fn commit(
 /// touched: matching runs in the polling tasks, in parallel, not inside the store's
 /// transaction; the store keeps only those of items it has not seen.
 #[derive(Debug, Default)]
-pub(crate) struct Matched(
-    std::collections::HashMap<crate::model::ItemKey, Vec<crate::model::Alert>>,
-);
+pub(crate) struct Matched {
+    alerts: HashMap<ItemKey, Vec<crate::model::Alert>>,
+    /// Every entity each item mentions, for the store's entity index (`/recent`,
+    /// `/actor`): canonical names, countries also under the regions that contain them.
+    mentions: HashMap<ItemKey, Vec<(Category, String)>>,
+}
+
+/// The regions each country belongs to, by name, so an article about Vietnam is found
+/// under "Southeast Asia" too.
+pub(crate) fn regions_by_country(c: &Catalog) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (i, r) in c.regions.iter().enumerate() {
+        for code in c.place_countries(crate::catalog::Place::Region(i)) {
+            if let Some(country) = c.country_by_code(&code) {
+                out.entry(country.name.clone())
+                    .or_default()
+                    .push(r.name.clone());
+            }
+        }
+    }
+    out
+}
 
 /// Match every item young enough to alert.
-pub(crate) fn match_items(engine: &Engine, max_age: Duration, items: &[Item]) -> Matched {
-    Matched(
-        items
-            .iter()
-            .filter(|item| !too_old(item, max_age))
-            .filter_map(|item| {
-                let eval = engine.evaluate(item);
-                let alerts = alert::build(engine, item, &eval);
-                (!alerts.is_empty()).then(|| (item.key.clone(), alerts))
-            })
-            .collect(),
-    )
+pub(crate) fn match_items(
+    engine: &Engine,
+    regions: &HashMap<String, Vec<String>>,
+    max_age: Duration,
+    items: &[Item],
+) -> Matched {
+    let mut m = Matched::default();
+    for item in items.iter().filter(|item| !too_old(item, max_age)) {
+        let eval = engine.evaluate(item);
+        let alerts = alert::build(engine, item, &eval);
+        let e = &eval.entities;
+        let mut names: Vec<(Category, String)> = Vec::new();
+        // An alias several actors share names none of them for sure: not indexed.
+        names.extend(
+            e.actors
+                .iter()
+                .filter(|x| {
+                    !x.note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("ambiguous alias"))
+                })
+                .map(|x| (Category::Actors, x.name.clone())),
+        );
+        names.extend(
+            e.sectors
+                .iter()
+                .map(|x| (Category::Sectors, x.name.clone())),
+        );
+        for r in &e.regions {
+            names.push((Category::Regions, r.name.clone()));
+            for region in regions.get(&r.name).into_iter().flatten() {
+                names.push((Category::Regions, region.clone()));
+            }
+        }
+        names.sort();
+        names.dedup();
+        if !names.is_empty() {
+            m.mentions.insert(item.key.clone(), names);
+        }
+        if !alerts.is_empty() {
+            m.alerts.insert(item.key.clone(), alerts);
+        }
+    }
+    m
 }
 
 fn print_alerts(outcome: &PollOutcome, format: Format) -> Result<()> {
@@ -232,6 +286,7 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
     // Polls run on the runtime's workers (fetch, parse, normalize); this thread commits
     // each result as it arrives. The channel is small so at most a few parsed feeds are
     // ever held in memory, whatever the number of feeds.
+    let regions = Arc::new(regions_by_country(engine.detector().catalog()));
     let engine = Arc::new(engine);
     let max_age = config.poller.max_item_age;
     type Done = (usize, Result<(Polled, Matched), PollError>);
@@ -241,14 +296,19 @@ pub fn once_cli(path: &Path, dry_run: bool, format: Format) -> Result<ExitCode> 
     ));
     let fetcher = Arc::new(fetcher);
     for (i, f) in config.feeds.iter().enumerate() {
-        let (tx, limit, fetcher, engine) =
-            (tx.clone(), limit.clone(), fetcher.clone(), engine.clone());
+        let (tx, limit, fetcher, engine, regions) = (
+            tx.clone(),
+            limit.clone(),
+            fetcher.clone(),
+            engine.clone(),
+            regions.clone(),
+        );
         let (f, v) = (f.clone(), validators[i].clone());
         rt.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let res = poll_feed(&fetcher, &f, &v).await.map(|polled| {
                 let matched = match &polled {
-                    Polled::Items { items, .. } => match_items(&engine, max_age, items),
+                    Polled::Items { items, .. } => match_items(&engine, &regions, max_age, items),
                     Polled::NotModified => Matched::default(),
                 };
                 (polled, matched)

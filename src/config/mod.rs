@@ -127,6 +127,47 @@ pub enum When {
     Or(Box<When>, Box<When>),
 }
 
+impl std::fmt::Display for When {
+    /// The expression as a user would write it, parenthesised only where needed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn prec(w: &When) -> u8 {
+            match w {
+                When::Or(..) => 0,
+                When::And(..) => 1,
+                When::Not(_) | When::Category(_) => 2,
+            }
+        }
+        let side = |f: &mut std::fmt::Formatter<'_>, w: &When, min: u8| {
+            if prec(w) < min {
+                write!(f, "({w})")
+            } else {
+                write!(f, "{w}")
+            }
+        };
+        match self {
+            When::Category(c) => f.write_str(match c {
+                crate::model::Category::Actors => "actors",
+                crate::model::Category::Sectors => "sectors",
+                crate::model::Category::Regions => "regions",
+            }),
+            When::Not(w) => {
+                f.write_str("not ")?;
+                side(f, w, 2)
+            }
+            When::And(a, b) => {
+                side(f, a, 1)?;
+                f.write_str(" and ")?;
+                side(f, b, 2)
+            }
+            When::Or(a, b) => {
+                side(f, a, 0)?;
+                f.write_str(" or ")?;
+                side(f, b, 1)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RuleConfig {
     pub name: String,

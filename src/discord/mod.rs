@@ -9,6 +9,8 @@
 //! limiter off, because it would send to discord.com regardless; the outbox then honours
 //! 429s itself.
 
+pub mod answer;
+pub mod commands;
 pub mod gateway;
 pub mod render;
 pub mod rest;
@@ -22,6 +24,7 @@ use serenity::http::{Http, HttpBuilder};
 use tokio::task::JoinHandle;
 use url::Url;
 
+pub use commands::{Lookups, RecentAsk, Refusal};
 pub use gateway::GatewayState;
 pub use rest::Rest;
 pub use token::{Token, TokenError};
@@ -81,11 +84,19 @@ pub struct Discord {
 
 impl Discord {
     /// Connect: ask for the gateway URL, then run the session in the background.
-    pub async fn connect(token: &Token, api_base: &Url) -> Result<Discord, DiscordError> {
+    /// With `lookups`, slash commands are registered (in `guild_id` when set) and answered.
+    pub async fn connect(
+        token: &Token,
+        api_base: &Url,
+        guild_id: Option<u64>,
+        lookups: Option<Arc<dyn Lookups>>,
+    ) -> Result<Discord, DiscordError> {
         let (http, rest) = http(token, api_base)?;
         let state = Arc::new(GatewayState::default());
         let handler = gateway::Handler {
             state: state.clone(),
+            guild_id,
+            lookups,
         };
         let gw = gateway::start(http, handler)
             .await

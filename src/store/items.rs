@@ -11,12 +11,14 @@
 //! Must not: match, build alerts or judge an item's age (that is the `decide` callback's
 //! job), or read the clock.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::alerts::{self, QueuedAlert, Status};
-use super::{feeds, Fault, Store, StoreError, Ts};
-use crate::model::{Alert, Item};
+use super::{category_name, feeds, Fault, Store, StoreError, Ts};
+use crate::model::{Alert, Category, Item, ItemKey};
 
 /// One successful poll of a feed, as the ingest orchestrator hands it to the store.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +37,10 @@ pub struct PollCommit<'a> {
     pub mode: SeedMode,
     /// `false`: alerts are stored as "skipped" (no Discord sink); `true`: "pending".
     pub deliver: bool,
+    /// The entities each item mentions (canonical names), for the entity index behind
+    /// `mentions` and `recent`. Only items stored for the first time are indexed, seeded
+    /// ones included; an item missing from the map (or `None`) gets no rows.
+    pub mentions: Option<&'a HashMap<ItemKey, Vec<(Category, String)>>>,
 }
 
 /// First contact with a feed.
@@ -150,6 +156,9 @@ fn apply(
         if let Some(id) = insert(conn, poll.feed, item, poll.at)? {
             fresh.push(i);
             ids.push(id);
+            if let Some(found) = poll.mentions.and_then(|m| m.get(&item.key)) {
+                mention(conn, id, item.published.unwrap_or(poll.at), found)?;
+            }
         }
     }
     index(conn, &ids)?;
@@ -244,6 +253,23 @@ fn insert(
         Ts(at),
     ])?;
     Ok(Some(conn.last_insert_rowid()))
+}
+
+/// Indexes the entities a new item mentions. `at` is the item's time as lookups sort by
+/// it (published, else first seen); a name listed twice is stored once.
+fn mention(
+    conn: &Connection,
+    id: i64,
+    at: DateTime<Utc>,
+    found: &[(Category, String)],
+) -> Result<(), Fault> {
+    let sql = "INSERT OR IGNORE INTO item_mentions (item_id, category, name, at)
+               VALUES (?1, ?2, ?3, ?4)";
+    let mut stmt = conn.prepare_cached(sql)?;
+    for (category, name) in found {
+        stmt.execute(params![id, category_name(*category), name, Ts(at)])?;
+    }
+    Ok(())
 }
 
 /// Adds the items with these ids to the full-text index, in one statement (see the

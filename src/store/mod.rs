@@ -2,9 +2,11 @@
 //! seen (the dedupe memory, with full-text search over it) and the alert outbox.
 //!
 //! Inputs are plain `model` values and times given by the caller; outputs are plain data
-//! (`FeedState`, `PollOutcome`, `QueuedAlert`). `schema` owns the tables and their
-//! migrations, `feeds` the per-feed poll state, `items` the dedupe and the one-transaction
-//! poll commit, `alerts` the outbox.
+//! (`FeedState`, `PollOutcome`, `QueuedAlert`, `Article`). `schema` owns the tables and
+//! their migrations, `feeds` the per-feed poll state, `items` the dedupe and the
+//! one-transaction poll commit (with the entity index), `alerts` the outbox, `lookup` the
+//! read-only queries behind the slash commands (`search_query` turns what users type into
+//! FTS5 syntax).
 //!
 //! Must not: fetch, parse, match or deliver anything; read the clock (every time is a
 //! parameter); hand SQL types or statements to callers; leave a poll half-written (a poll
@@ -14,7 +16,9 @@ mod alerts;
 mod catalogs;
 mod feeds;
 mod items;
+mod lookup;
 mod schema;
+mod search_query;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 pub(crate) mod test_support;
@@ -26,9 +30,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 
+use crate::model::Category;
+
 pub use alerts::QueuedAlert;
 pub use feeds::FeedState;
 pub use items::{PollCommit, PollOutcome, SeedMode};
+pub use lookup::{Article, Mentions, RecentFilter, SearchHit};
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,7 +49,8 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// Why a store operation failed. Every message names the database file.
+/// Why a store operation failed. Every message names the database file, except
+/// `BadQuery`'s, which is about what a user typed and is meant to be shown to them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -95,6 +103,12 @@ pub enum StoreError {
         op: &'static str,
         what: String,
     },
+    /// A search query FTS5 cannot run (unbalanced quotes, a dangling operator...).
+    #[error(
+        "bad search query: {reason}; put phrases in \"double quotes\" and use AND, OR, NOT \
+         in capitals"
+    )]
+    BadQuery { reason: String },
 }
 
 impl StoreError {
@@ -151,6 +165,44 @@ impl Store {
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         Store::connect(path, flags).map(Some)
+    }
+
+    /// A second connection for lookups (the slash commands) beside the daemon's writer:
+    /// opened read-only and `query_only`, so it can never write or migrate, and it sees
+    /// every commit of the writer (WAL). `None` if there is no such file; an error if the
+    /// file's schema is not this build's (the writer migrates it on open).
+    pub fn open_reader(path: &Path) -> Result<Option<Store>, StoreError> {
+        if let Ok(false) = path.try_exists() {
+            return Ok(None);
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        let settings = |conn: &Connection| -> rusqlite::Result<i64> {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "query_only", true)?;
+            conn.set_prepared_statement_cache_capacity(64);
+            conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        };
+        let found = settings(&conn).map_err(open_err)?;
+        if found != schema::VERSION {
+            return Err(StoreError::Data {
+                path: path.to_path_buf(),
+                op: "open for lookups",
+                detail: format!(
+                    "schema version {found}, not {}; start the daemon (or `once`) to migrate \
+                     it",
+                    schema::VERSION
+                ),
+            });
+        }
+        Ok(Some(Store {
+            conn,
+            path: path.to_path_buf(),
+        }))
     }
 
     /// A private database that lives as long as the value: for tests and `scan`.
@@ -219,6 +271,8 @@ enum Fault {
     Sql(rusqlite::Error),
     Data(String),
     NotFound(String),
+    /// A user's search query FTS5 rejects; the reason is for that user.
+    BadQuery(String),
 }
 
 impl From<rusqlite::Error> for Fault {
@@ -234,6 +288,7 @@ impl Fault {
             Fault::Sql(source) => StoreError::Sql { path, op, source },
             Fault::Data(detail) => StoreError::Data { path, op, detail },
             Fault::NotFound(what) => StoreError::NotFound { path, op, what },
+            Fault::BadQuery(reason) => StoreError::BadQuery { reason },
         }
     }
 }
@@ -257,6 +312,15 @@ impl FromSql for Ts {
         DateTime::parse_from_rfc3339(text)
             .map(|t| Ts(t.with_timezone(&Utc)))
             .map_err(|e| FromSqlError::Other(format!("bad timestamp {text:?}: {e}").into()))
+    }
+}
+
+/// How `item_mentions.category` spells each category.
+fn category_name(category: Category) -> &'static str {
+    match category {
+        Category::Actors => "actor",
+        Category::Sectors => "sector",
+        Category::Regions => "region",
     }
 }
 

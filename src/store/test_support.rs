@@ -79,6 +79,7 @@ pub(crate) fn poll<'a>(feed: &'a str, items: &'a [Item], mode: SeedMode) -> Poll
         next_poll: Some(at(75)),
         mode,
         deliver: true,
+        mentions: None,
     }
 }
 

@@ -360,6 +360,14 @@ fn lookup_explains_a_designation_no_catalog_knows() {
         stdout(&out),
         "Velvet Typhoon\nscheme:      Microsoft\nnexus:       China-nexus\nnote:        not in the catalog; Microsoft naming scheme (China-nexus)\n"
     );
+    // Shaped like a designation but one letter off a known name: most likely a typo.
+    let out = threatwatch(dir.path(), &["lookup", "actor", "Emisary Panda"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("\ndid you mean: Emissary Panda\n"),
+        "{}",
+        stdout(&out)
+    );
     let out = threatwatch(
         dir.path(),
         &["lookup", "actor", "UNC9999", "--format", "json"],

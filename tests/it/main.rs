@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod commands;
 mod corpus;
 mod daemon;
 mod discord;

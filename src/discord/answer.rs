@@ -1,0 +1,352 @@
+//! Slash-command answers as Discord message data (the `data` of an interaction response,
+//! or the body of an edit), pure: the lookup module's plain data in, JSON out. Feed text
+//! is escaped; nothing pings anyone; every length is within Discord's limits.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::render::{escape, limits, truncate};
+use crate::lookup::{ActorAnswer, Answer, FeedRow, RuleRow};
+use crate::store::{Article, Mentions, SearchHit};
+
+const BLUE: u32 = 0x3B_82_F6;
+const GREY: u32 = 0x6A_73_7D;
+const RED: u32 = 0xD7_3A_49;
+/// Articles listed per embed; a reply holds up to 10 embeds within 6000 characters.
+const PER_EMBED: usize = 10;
+const MAX_EMBEDS: usize = 10;
+
+fn message(embeds: Vec<Value>) -> Value {
+    json!({"content": "", "embeds": embeds, "allowed_mentions": {"parse": []}})
+}
+
+/// A short answer that tells the user what they can do.
+pub fn notice(title: &str, text: &str) -> Value {
+    message(vec![json!({
+        "title": truncate(title, limits::TITLE),
+        "description": truncate(text, limits::DESCRIPTION),
+        "color": GREY,
+    })])
+}
+
+fn field(name: &str, value: &str, inline: bool) -> Option<Value> {
+    (!value.is_empty()).then(|| {
+        json!({
+            "name": truncate(name, limits::FIELD_NAME),
+            "value": truncate(value, limits::FIELD_VALUE),
+            "inline": inline,
+        })
+    })
+}
+
+/// A link a markdown parser cannot be tricked by: the URL's `)` and spaces encoded.
+fn link(title: &str, url: Option<&str>) -> String {
+    let title = escape(title);
+    match url {
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            let u = u
+                .replace(' ', "%20")
+                .replace(')', "%29")
+                .replace('(', "%28");
+            format!("[{title}]({u})")
+        }
+        _ => title,
+    }
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn article_line(a: &Article) -> String {
+    format!(
+        "{} · {} · {}",
+        day(a.time()),
+        escape(&a.feed),
+        link(&truncate(&a.title, 200), a.url.as_deref())
+    )
+}
+
+fn actor_embed(a: &ActorAnswer, mentions: Option<&Mentions>) -> Value {
+    let mut fields = Vec::new();
+    for (scheme, names) in &a.aliases {
+        let names: Vec<String> = names.iter().map(|n| escape(n)).collect();
+        fields.extend(field(scheme, &names.join(", "), true));
+    }
+    fields.truncate(15);
+    fields.extend(field(
+        "Suspected origin",
+        &escape(a.origin.as_deref().unwrap_or("")),
+        true,
+    ));
+    fields.extend(field(
+        "Type",
+        &escape(a.kind.as_deref().unwrap_or("")),
+        true,
+    ));
+    if let (Some(id), Some(url)) = (&a.mitre, &a.mitre_url) {
+        fields.extend(field("MITRE ATT&CK", &format!("[{id}]({url})"), true));
+    }
+    fields.extend(field(
+        "Targets sectors",
+        &escape(&a.sectors.join(", ")),
+        false,
+    ));
+    fields.extend(field(
+        "Targets countries",
+        &escape(&a.countries.join(", ")),
+        false,
+    ));
+    fields.extend(field(
+        "Watched by rules",
+        &escape(&a.watched_by.join(", ")),
+        false,
+    ));
+    if let Some(m) = mentions {
+        let mut lines = vec![format!(
+            "{} in the last 7 days, {} in the last 30 days",
+            m.last_7_days, m.last_30_days
+        )];
+        lines.extend(m.latest.iter().map(article_line));
+        fields.extend(field("Latest mentions", &lines.join("\n"), false));
+    }
+    fields.truncate(limits::FIELDS);
+    let mut embed = json!({
+        "title": truncate(&escape(&a.name), limits::TITLE),
+        "color": BLUE,
+        "fields": fields,
+        "footer": {"text": truncate(&format!("sources: {}", a.sources.join(", ")), limits::FOOTER)},
+    });
+    if let Some(url) = &a.mitre_url {
+        embed["url"] = json!(url);
+    }
+    embed
+}
+
+/// `/actor`: one embed per actor (two or more when an alias is ambiguous).
+pub fn actor(answer: &Answer, mentions: &HashMap<String, Mentions>) -> Value {
+    match answer {
+        Answer::Actors {
+            query,
+            actors,
+            ambiguous,
+        } => {
+            let embeds: Vec<Value> = actors
+                .iter()
+                .take(MAX_EMBEDS)
+                .map(|a| actor_embed(a, mentions.get(&a.name)))
+                .collect();
+            let mut m = message(fit(embeds));
+            if *ambiguous {
+                let names: Vec<&str> = actors.iter().map(|a| a.name.as_str()).collect();
+                m["content"] = json!(truncate(
+                    &format!(
+                        "{} is a name {} actors share: {}.",
+                        escape(query),
+                        actors.len(),
+                        escape(&names.join(", "))
+                    ),
+                    limits::CONTENT
+                ));
+            }
+            m
+        }
+        Answer::Designation {
+            name,
+            scheme,
+            note,
+            did_you_mean,
+            ..
+        } => message(vec![json!({
+            "title": truncate(&escape(name), limits::TITLE),
+            "description": truncate(&{
+                let mut d = escape(note);
+                // The note reads as a clause ("not in the catalog; ..."): start a sentence.
+                if let Some(first) = d.get(..1) {
+                    d = first.to_uppercase() + &d[1..];
+                }
+                if !did_you_mean.is_empty() {
+                    d.push_str(&format!("\nDid you mean {}?", escape(&did_you_mean.join(", "))));
+                }
+                d
+            }, limits::DESCRIPTION),
+            "color": GREY,
+            "footer": {"text": truncate(&format!("{scheme} naming scheme"), limits::FOOTER)},
+        })]),
+        Answer::Sector(_) | Answer::Region(_) => notice("Not an actor", "Try /recent instead."),
+    }
+}
+
+/// Drop trailing embeds until the whole reply is within 6000 characters.
+fn fit(mut embeds: Vec<Value>) -> Vec<Value> {
+    fn chars(v: &Value) -> usize {
+        let s = |k: &Value| k.as_str().map_or(0, |x| x.chars().count());
+        s(&v["title"])
+            + s(&v["description"])
+            + s(&v["footer"]["text"])
+            + s(&v["author"]["name"])
+            + v["fields"].as_array().map_or(0, |f| {
+                f.iter().map(|x| s(&x["name"]) + s(&x["value"])).sum()
+            })
+    }
+    while embeds.len() > 1 && embeds.iter().map(chars).sum::<usize>() > limits::EMBED_TOTAL {
+        embeds.pop();
+    }
+    embeds
+}
+
+/// Lines split into embeds of `PER_EMBED`, each description within its limit.
+fn pages(title: &str, lines: &[String], footer: &str) -> Vec<Value> {
+    let chunks: Vec<&[String]> = lines.chunks(PER_EMBED).take(MAX_EMBEDS).collect();
+    let n = chunks.len();
+    let embeds = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let page = if n > 1 {
+                format!("{title} ({}/{n})", i + 1)
+            } else {
+                title.to_string()
+            };
+            json!({
+                "title": truncate(&page, limits::TITLE),
+                "description": truncate(&chunk.join("\n"), limits::DESCRIPTION),
+                "color": BLUE,
+                "footer": {"text": truncate(footer, limits::FOOTER)},
+            })
+        })
+        .collect();
+    fit(embeds)
+}
+
+/// `/recent`: newest first, described by what was asked.
+pub fn recent(asked: &str, articles: &[Article]) -> Value {
+    if articles.is_empty() {
+        return notice(
+            "Nothing found",
+            &format!(
+                "No stored article matches {}. Try more days or fewer filters.",
+                escape(asked)
+            ),
+        );
+    }
+    let lines: Vec<String> = articles.iter().map(article_line).collect();
+    message(pages(
+        &format!("Recent: {asked}"),
+        &lines,
+        &format!("{} articles, newest first", articles.len()),
+    ))
+}
+
+/// `/search`: ranked hits with the matched words in bold.
+pub fn search(query: &str, hits: &[SearchHit]) -> Value {
+    if hits.is_empty() {
+        return notice(
+            "Nothing found",
+            &format!("No stored article matches {}.", escape(query)),
+        );
+    }
+    let lines: Vec<String> = hits
+        .iter()
+        .map(|h| {
+            // Escape first, then turn the store's highlight marks into bold.
+            let snippet = escape(&h.snippet).replace(['\u{2}', '\u{3}'], "**");
+            format!(
+                "{}\n> {}",
+                article_line(&h.article),
+                truncate(&snippet, 300)
+            )
+        })
+        .collect();
+    message(pages(
+        &format!("Search: {}", truncate(query, 200)),
+        &lines,
+        &format!("{} best matches", hits.len()),
+    ))
+}
+
+/// `/feeds`: failing feeds first (the order `lookup::feeds` gives).
+pub fn feeds(rows: &[FeedRow]) -> Value {
+    let failing = rows.iter().filter(|r| r.consecutive_failures > 0).count();
+    let fields: Vec<Value> = rows
+        .iter()
+        .take(limits::FIELDS)
+        .filter_map(|r| {
+            let (mark, status) = if r.consecutive_failures > 0 {
+                ("⚠️ ", format!("failing ×{}", r.consecutive_failures))
+            } else if r.last_success.is_some() {
+                ("", "ok".to_string())
+            } else {
+                ("", "not polled yet".to_string())
+            };
+            let mut lines = vec![format!(
+                "{status} · {} items · last ok {}",
+                r.items_seen,
+                r.last_success.as_deref().unwrap_or("never")
+            )];
+            if let Some(e) = &r.last_error {
+                lines.push(format!("last error: {}", escape(e)));
+            }
+            lines.push(format!(
+                "next poll {}",
+                r.next_poll.as_deref().unwrap_or("-")
+            ));
+            field(&format!("{mark}{}", r.name), &lines.join("\n"), false)
+        })
+        .collect();
+    let mut description = format!("{} feeds, {failing} failing", rows.len());
+    if rows.len() > limits::FIELDS {
+        description.push_str(&format!(
+            "; the first {} shown (`threatwatch feeds` lists all)",
+            limits::FIELDS
+        ));
+    }
+    message(fit(vec![json!({
+        "title": "Feeds",
+        "description": description,
+        "color": if failing > 0 { RED } else { BLUE },
+        "fields": fields,
+    })]))
+}
+
+/// `/rules`: what each rule watches and where it posts.
+pub fn rules(rows: &[RuleRow]) -> Value {
+    let fields: Vec<Value> = rows
+        .iter()
+        .take(limits::FIELDS)
+        .filter_map(|r| {
+            let mut lines = Vec::new();
+            for (label, list) in [
+                ("actors", &r.actors),
+                ("sectors", &r.sectors),
+                ("regions", &r.regions),
+                ("except", &r.exclude),
+                ("feeds", &r.feeds),
+            ] {
+                if !list.is_empty() {
+                    lines.push(format!("{label}: {}", escape(&list.join(", "))));
+                }
+            }
+            lines.push(format!("combine: {}", r.combine));
+            let dest = match r.channel {
+                Some(c) => format!("<#{c}>"),
+                None => "console only".into(),
+            };
+            let roles: Vec<String> = r.mention_roles.iter().map(|x| format!("<@&{x}>")).collect();
+            let mut posts = format!("posts to {dest}, {} priority", r.priority);
+            if !roles.is_empty() {
+                posts.push_str(&format!(", mentions {}", roles.join(" ")));
+            }
+            lines.push(posts);
+            field(&r.name, &lines.join("\n"), false)
+        })
+        .collect();
+    message(fit(vec![json!({
+        "title": "Rules",
+        "description": format!("{} rules", rows.len()),
+        "color": BLUE,
+        "fields": fields,
+    })]))
+}
