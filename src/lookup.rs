@@ -494,8 +494,8 @@ pub fn rules(config: &Config) -> Vec<RuleRow> {
 /// spellings; at most 25, Discord's limit. Built once per catalog.
 #[derive(Debug, Default)]
 pub struct Completer {
-    /// (folded key, shown label, value sent back), canonical names first.
-    names: Vec<(String, String, String)>,
+    /// (folded key, shown label, value sent back, is an alias), canonical names first.
+    names: Vec<(String, String, String, bool)>,
 }
 
 /// One autocomplete choice: the label shown and the value the command receives.
@@ -521,7 +521,12 @@ impl Completer {
                 Some(canonical) => format!("{name} ({canonical})"),
                 None => name.to_string(),
             };
-            names.push((catalog::name_key(name), clip(&label), clip(name)));
+            names.push((
+                catalog::name_key(name),
+                clip(&label),
+                clip(name),
+                of.is_some(),
+            ));
         };
         match kind {
             LookupKind::Actor => {
@@ -560,22 +565,33 @@ impl Completer {
         if key.is_empty() {
             return (0..self.names.len().min(MAX_CHOICES)).map(choice).collect();
         }
-        let mut scored: Vec<(u8, f64, usize)> = Vec::new();
-        for (i, (k, _, _)) in self.names.iter().enumerate() {
-            if k.starts_with(&key) {
-                scored.push((0, k.len() as f64, i));
+        // (tier, alias?, length or -similarity, position): an exact name first, then
+        // prefixes, then substrings, then close spellings; canonical before alias, then
+        // shorter, then alphabetical.
+        let mut scored: Vec<(u8, bool, f64, usize)> = Vec::new();
+        for (i, (k, _, _, alias)) in self.names.iter().enumerate() {
+            if *k == key {
+                scored.push((0, false, 0.0, i));
+            } else if k.starts_with(&key) {
+                scored.push((1, *alias, k.len() as f64, i));
             } else if k.contains(&key) {
-                scored.push((1, k.len() as f64, i));
+                scored.push((2, *alias, k.len() as f64, i));
             } else if key.len() >= 3 {
                 let s = strsim::jaro_winkler(&key, k);
                 if s >= 0.85 {
-                    scored.push((2, -s, i));
+                    scored.push((3, false, -s, i));
                 }
             }
         }
-        scored.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        scored.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then(a.2.total_cmp(&b.2))
+                .then_with(|| self.names[a.3].0.cmp(&self.names[b.3].0))
+                .then(a.3.cmp(&b.3))
+        });
         let mut out: Vec<Choice> = Vec::new();
-        for (_, _, i) in scored {
+        for (_, _, _, i) in scored {
             // One entry per value: "APT27" the name and "APT 27" the alias fold alike.
             if !out.iter().any(|c| c.value == self.names[i].2) {
                 out.push(choice(i));
@@ -585,5 +601,43 @@ impl Completer {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::builtin()
+    }
+
+    #[test]
+    fn autocomplete_offers_prefixes_first_then_close_spellings() {
+        let c = catalog();
+        let actors = Completer::new(&c, LookupKind::Actor);
+        let got = actors.complete("emissary");
+        assert_eq!(
+            got[0],
+            Choice {
+                label: "Emissary Panda (APT27)".into(),
+                value: "Emissary Panda".into()
+            }
+        );
+        // Canonical names before aliases, shorter before longer.
+        let apt = actors.complete("apt2");
+        let values: Vec<&str> = apt.iter().take(3).map(|c| c.value.as_str()).collect();
+        assert_eq!(values, ["APT2", "APT20", "APT21"], "{apt:?}");
+        assert!(apt.len() <= MAX_CHOICES);
+        // A typo still finds it.
+        let typo = actors.complete("emisary panda");
+        assert!(typo.iter().any(|c| c.value == "Emissary Panda"), "{typo:?}");
+        // Empty input lists the first names, within Discord's limit.
+        assert_eq!(actors.complete("").len(), MAX_CHOICES);
+        let regions = Completer::new(&c, LookupKind::Region);
+        assert_eq!(regions.complete("southeast")[0].value, "Southeast Asia");
+        let sectors = Completer::new(&c, LookupKind::Sector);
+        assert_eq!(sectors.complete("tele")[0].value, "Telecommunications");
     }
 }

@@ -226,7 +226,8 @@ impl<S: Sink> Outbox<S> {
             match sent {
                 Ok(message_id) => {
                     self.paused.remove(&channel);
-                    self.mark(q.id, Ok(Some(message_id))).await;
+                    self.mark(q.id, Ok(Some(message_id).filter(|m| !m.is_empty())))
+                        .await;
                     pass.delivered += 1;
                 }
                 Err(SendError::Transient {

@@ -236,6 +236,30 @@ mod tests {
     }
 
     #[test]
+    fn display_round_trips_with_only_the_parentheses_needed() {
+        for (text, shown) in [
+            (
+                "actors or (sectors and regions)",
+                "actors or sectors and regions",
+            ),
+            (
+                "(actors or sectors) and regions",
+                "(actors or sectors) and regions",
+            ),
+            ("not (actors or sectors)", "not (actors or sectors)"),
+            ("actors and not regions", "actors and not regions"),
+            (
+                "actors or (sectors or regions)",
+                "actors or (sectors or regions)",
+            ),
+        ] {
+            let w = parse(text).unwrap().when;
+            assert_eq!(w.to_string(), shown);
+            assert_eq!(parse(shown).unwrap().when, w, "{shown} means {text}");
+        }
+    }
+
+    #[test]
     fn precedence_is_not_and_or() {
         check("actors", "actors");
         check(

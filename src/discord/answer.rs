@@ -350,3 +350,141 @@ pub fn rules(rows: &[RuleRow]) -> Value {
         "fields": fields,
     })]))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn article(n: usize, title: &str) -> Article {
+        let t = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+        Article {
+            feed: "The Record".into(),
+            title: title.into(),
+            url: Some(format!("https://news.example/{n}")),
+            published: Some(t),
+            first_seen: t,
+        }
+    }
+
+    fn chars(v: &Value) -> usize {
+        let s = |k: &Value| k.as_str().map_or(0, |x| x.chars().count());
+        v["embeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                s(&e["title"])
+                    + s(&e["description"])
+                    + s(&e["footer"]["text"])
+                    + e["fields"].as_array().map_or(0, |f| {
+                        f.iter().map(|x| s(&x["name"]) + s(&x["value"])).sum()
+                    })
+            })
+            .sum()
+    }
+
+    #[test]
+    fn recent_lists_linked_escaped_titles() {
+        let v = recent(
+            "sector telecommunications, last 7 days",
+            &[article(1, "Telcos *breached* (again)")],
+        );
+        assert_eq!(
+            v,
+            json!({
+                "content": "",
+                "embeds": [{
+                    "title": "Recent: sector telecommunications, last 7 days",
+                    "description": "2026-11-20 · The Record · [Telcos \\*breached\\* \\(again\\)](https://news.example/1)",
+                    "color": BLUE,
+                    "footer": {"text": "1 articles, newest first"},
+                }],
+                "allowed_mentions": {"parse": []},
+            })
+        );
+    }
+
+    #[test]
+    fn a_long_list_is_paginated_within_every_limit() {
+        let long = "Ransomware gang hits hospital ".repeat(20);
+        let many: Vec<Article> = (0..200).map(|n| article(n, &long)).collect();
+        let v = recent("last 30 days", &many);
+        let embeds = v["embeds"].as_array().unwrap();
+        assert!(embeds.len() > 1 && embeds.len() <= MAX_EMBEDS);
+        assert!(chars(&v) <= limits::EMBED_TOTAL, "{}", chars(&v));
+        assert!(embeds[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Recent: last 30 days (1/"));
+    }
+
+    #[test]
+    fn search_snippets_are_escaped_then_highlighted() {
+        let hit = SearchHit {
+            article: article(3, "Banks phished"),
+            snippet: "the \u{2}quartermaster\u{3} noticed *this* @everyone".into(),
+        };
+        let v = search("quartermaster", &[hit]);
+        let d = v["embeds"][0]["description"].as_str().unwrap();
+        assert_eq!(
+            d,
+            "2026-11-20 · The Record · [Banks phished](https://news.example/3)\n> the **quartermaster** noticed \\*this\\* @\u{200b}everyone"
+        );
+    }
+
+    #[test]
+    fn nothing_found_says_what_to_try() {
+        let v = recent("actor APT27, last 7 days", &[]);
+        assert_eq!(v["embeds"][0]["title"], json!("Nothing found"));
+        assert_eq!(
+            v["embeds"][0]["description"],
+            json!("No stored article matches actor APT27, last 7 days. Try more days or fewer filters.")
+        );
+    }
+
+    #[test]
+    fn feeds_put_failing_ones_first_with_their_error() {
+        let rows = vec![
+            FeedRow {
+                name: "Talos".into(),
+                url: "https://t".into(),
+                last_success: None,
+                last_error: Some("HTTP 404 Not Found".into()),
+                consecutive_failures: 3,
+                items_seen: 0,
+                next_poll: None,
+            },
+            FeedRow {
+                name: "CISA".into(),
+                url: "https://c".into(),
+                last_success: Some("2026-11-20T12:00:00Z".into()),
+                last_error: None,
+                consecutive_failures: 0,
+                items_seen: 40,
+                next_poll: Some("2026-11-20T12:15:00Z".into()),
+            },
+        ];
+        let v = feeds(&rows);
+        let e = &v["embeds"][0];
+        assert_eq!(e["description"], json!("2 feeds, 1 failing"));
+        assert_eq!(e["color"], json!(RED));
+        assert_eq!(
+            e["fields"],
+            json!([
+                {"name": "⚠️ Talos", "value": "failing ×3 · 0 items · last ok never\nlast error: HTTP 404 Not Found\nnext poll -", "inline": false},
+                {"name": "CISA", "value": "ok · 40 items · last ok 2026-11-20T12:00:00Z\nnext poll 2026-11-20T12:15:00Z", "inline": false}
+            ])
+        );
+    }
+
+    #[test]
+    fn links_cannot_break_out_of_markdown() {
+        assert_eq!(
+            link("x", Some("https://e.test/a) [y](https://evil")),
+            "[x](https://e.test/a%29%20[y]%28https://evil)"
+        );
+        assert_eq!(link("x", Some("javascript:alert(1)")), "x");
+    }
+}

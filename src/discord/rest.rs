@@ -142,14 +142,19 @@ async fn classify(resp: reqwest::Response) -> Result<String, SendError> {
         .map_err(|e| transient(format!("HTTP {status}: body cut off: {}", without_url(&e))))?;
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if (200..300).contains(&status) {
-        return match &json["id"] {
-            Value::String(id) => Ok(id.clone()),
-            // Posted, but we cannot tell which message: retrying with the same nonce
-            // returns the same message, with its id.
-            _ => Err(transient(format!(
-                "HTTP {status} without a message id in the response"
-            ))),
-        };
+        // Posted. A server that does not say which message (Discord always does) still
+        // took it: posting again could only make a second one.
+        return Ok(match &json["id"] {
+            Value::String(id) => id.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                tracing::warn!(
+                    status,
+                    "message posted but the response names no message id"
+                );
+                String::new()
+            }
+        });
     }
     let message = json["message"]
         .as_str()

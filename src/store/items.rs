@@ -583,6 +583,125 @@ mod tests {
         assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
     }
 
+    use crate::model::Category::{Actors, Regions, Sectors};
+
+    #[test]
+    fn mentions_are_indexed_for_new_items_only() {
+        let mut store = Store::in_memory().unwrap();
+        let undated = item("a", "guid:undated", Some("https://n.test/u"), None);
+        let first = [
+            item("a", "guid:1", Some("https://n.test/1"), Some(5)),
+            undated.clone(),
+            item("a", "guid:quiet", Some("https://n.test/q"), Some(1)),
+        ];
+        let map = mention_map(&[
+            (
+                "guid:1",
+                &[(Actors, "APT27"), (Sectors, "Telecommunications")],
+            ),
+            // A name listed twice is stored once.
+            (
+                "guid:undated",
+                &[(Regions, "Southeast Asia"), (Regions, "Southeast Asia")],
+            ),
+        ]);
+        let mut p = poll("a", &first, SeedMode::AlertAll);
+        p.mentions = Some(&map);
+        commit_with(&mut store, &p, Some(1));
+        let want_first = [
+            "guid:1: actor APT27 @ 2021-08-03T12:05:00.000000000Z",
+            "guid:1: sector Telecommunications @ 2021-08-03T12:05:00.000000000Z",
+            // Undated: the poll's time (first seen).
+            "guid:undated: region Southeast Asia @ 2021-08-03T13:00:00.000000000Z",
+        ];
+        assert_eq!(mention_rows(&store.conn), want_first);
+
+        // Seen again (edited, and under a churned key): nothing new; a new item is indexed.
+        let mut edited = first[0].clone();
+        edited.title = "Edited".into();
+        let churned = item("a", "guid:1-v2", Some("https://n.test/1"), Some(5));
+        let next = [item("a", "guid:2", None, Some(9)), edited, churned, undated];
+        let map = mention_map(&[
+            ("guid:1", &[(Actors, "APT41")]),
+            ("guid:1-v2", &[(Actors, "APT41")]),
+            ("guid:undated", &[(Actors, "APT41")]),
+            ("guid:2", &[(Actors, "APT41")]),
+        ]);
+        let mut p = poll("a", &next, SeedMode::AlertAll);
+        p.mentions = Some(&map);
+        let (outcome, _) = commit_with(&mut store, &p, Some(1));
+        assert_eq!(outcome.new_items, 1);
+        let mut want = want_first.to_vec();
+        want.insert(2, "guid:2: actor APT41 @ 2021-08-03T12:09:00.000000000Z");
+        assert_eq!(mention_rows(&store.conn), want);
+    }
+
+    #[test]
+    fn seeded_items_are_indexed_though_they_do_not_alert() {
+        let mut store = Store::in_memory().unwrap();
+        let batch = items("a", 3);
+        let map = mention_map(&[
+            ("guid:a-0", &[(Actors, "Volt Typhoon")]),
+            (
+                "guid:a-2",
+                &[(Sectors, "Energy"), (Regions, "North America")],
+            ),
+        ]);
+        let mut p = poll("a", &batch, seed(0));
+        p.mentions = Some(&map);
+        let (outcome, called) = commit_with(&mut store, &p, Some(1));
+        assert_eq!((outcome.new_items, called.len()), (3, 0));
+        assert_eq!(
+            mention_rows(&store.conn),
+            [
+                "guid:a-0: actor Volt Typhoon @ 2021-08-03T12:00:00.000000000Z",
+                "guid:a-2: region North America @ 2021-08-03T11:58:00.000000000Z",
+                "guid:a-2: sector Energy @ 2021-08-03T11:58:00.000000000Z",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dry_run_indexes_nothing() {
+        let mut store = Store::in_memory().unwrap();
+        let batch = items("a", 2);
+        let map = mention_map(&[("guid:a-0", &[(Actors, "APT27")])]);
+        let mut p = poll("a", &batch, SeedMode::AlertAll);
+        p.mentions = Some(&map);
+        let dump_before = dump(&store.conn);
+        let dry = store.commit_poll_dry(&p, &mut |_| vec![]).unwrap();
+        assert_eq!(dry.new_items, 2);
+        assert_eq!(dump(&store.conn), dump_before);
+        assert!(mention_rows(&store.conn).is_empty());
+    }
+
+    #[test]
+    fn mentions_go_with_their_item() {
+        let mut store = Store::in_memory().unwrap();
+        for feed in ["a", "b"] {
+            let batch = items(feed, 2);
+            let key = format!("guid:{feed}-1");
+            let map = mention_map(&[(key.as_str(), &[(Actors, "APT27")])]);
+            let mut p = poll(feed, &batch, SeedMode::AlertAll);
+            p.mentions = Some(&map);
+            commit_with(&mut store, &p, None);
+        }
+        store
+            .conn
+            .execute("DELETE FROM items WHERE key = 'guid:a-1'", [])
+            .unwrap();
+        assert_eq!(
+            mention_rows(&store.conn),
+            ["guid:b-1: actor APT27 @ 2021-08-03T11:59:00.000000000Z"]
+        );
+        // Forgetting a feed forgets its items, and so their mentions.
+        store
+            .conn
+            .execute("DELETE FROM feeds WHERE name = 'b'", [])
+            .unwrap();
+        assert!(mention_rows(&store.conn).is_empty());
+    }
+
     #[test]
     fn a_thousand_polls_of_fifty_items_commit_quickly() {
         // No timing assertion (machines differ); see the printed time. In release builds

@@ -67,10 +67,10 @@ pub struct SearchHit {
 /// enough to tell a rare name from a common one without reading all of either.
 const SELECTIVITY_PROBE: i64 = 2_000;
 
-/// `/search` ranks only the newest this many matches. bm25 is computed for every match
-/// FTS5 sorts (its `ORDER BY rank` does not stop at the LIMIT), so a common word in
+/// `/search` ranks only the newest this many matches. FTS5 computes bm25 for every match
+/// before it sorts (`ORDER BY rank LIMIT n` still ranks them all), so a common word in
 /// 100,000 articles would cost far more than a reply may; in news, recent is relevant.
-const SEARCH_WINDOW: i64 = 2_000;
+const SEARCH_WINDOW: usize = 1_000;
 
 /// Title matters most: an article named after the query is about it.
 const BM25: &str = "bm25(10.0, 2.0, 1.0)";
@@ -130,7 +130,7 @@ impl Store {
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
         let run = || -> Result<Vec<SearchHit>, Fault> {
             let fts = search_query::to_fts5(query).map_err(Fault::BadQuery)?;
-            search_fts5(&self.conn, &fts, limit)
+            search_fts5(&self.conn, &fts, limit, SEARCH_WINDOW)
         };
         run().map_err(|f| f.at(&self.path, "search articles"))
     }
@@ -154,44 +154,32 @@ fn newest(
         None => &"",
     };
     if names.is_empty() {
-        let sql = format!(
-            "SELECT {ARTICLE_COLUMNS} FROM items AS i
-             WHERE coalesce(i.published, i.first_seen) >= ?1
-             ORDER BY coalesce(i.published, i.first_seen) DESC, i.id DESC"
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&any_sql())?;
         return distinct_articles(&mut stmt, &[since], limit);
     }
 
     // Walk the rarest name's index range newest first and keep the items that mention
     // the others too: the work is bounded by the rarest name, not the most common.
-    let mut ranked = Vec::with_capacity(names.len());
-    for &(category, name) in names {
+    let mut ranked: Vec<(i64, &str, &str)> = names
+        .iter()
+        .map(|&(category, name)| (0, category_name(category), name))
+        .collect();
+    if ranked.len() > 1 {
         let probe = "SELECT count(*) FROM (SELECT 1 FROM item_mentions
                      WHERE category = ?1 AND name = ?2 AND at >= ?3 LIMIT ?4)";
-        let n: i64 = conn.prepare_cached(probe)?.query_row(
-            params![category_name(category), name, since, SELECTIVITY_PROBE],
-            |r| r.get(0),
-        )?;
-        if n == 0 {
-            return Ok(Vec::new());
+        let mut stmt = conn.prepare_cached(probe)?;
+        for (n, category, name) in &mut ranked {
+            *n = stmt.query_row(params![*category, *name, since, SELECTIVITY_PROBE], |r| {
+                r.get(0)
+            })?;
+            if *n == 0 {
+                return Ok(Vec::new());
+            }
         }
-        ranked.push((n, category_name(category), name));
+        ranked.sort_by_key(|&(n, ..)| n);
     }
-    ranked.sort_by_key(|&(n, ..)| n);
 
-    let mut sql = format!(
-        "SELECT {ARTICLE_COLUMNS} FROM item_mentions AS m JOIN items AS i ON i.id = m.item_id
-         WHERE m.category = ?1 AND m.name = ?2 AND m.at >= ?3"
-    );
-    for k in 1..ranked.len() {
-        let (c, n) = (2 + 2 * k, 3 + 2 * k);
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM item_mentions AS x
-                          WHERE x.category = ?{c} AND x.name = ?{n} AND x.item_id = m.item_id)"
-        ));
-    }
-    sql.push_str(" ORDER BY m.at DESC, m.item_id DESC");
+    let sql = mentions_sql(ranked.len());
     let mut args: Vec<&dyn rusqlite::ToSql> = vec![&ranked[0].1, &ranked[0].2, since];
     for (_, category, name) in &ranked[1..] {
         args.push(category);
@@ -199,6 +187,34 @@ fn newest(
     }
     let mut stmt = conn.prepare_cached(&sql)?;
     distinct_articles(&mut stmt, &args, limit)
+}
+
+/// Every article since ?1, newest first (`items_by_time`).
+fn any_sql() -> String {
+    format!(
+        "SELECT {ARTICLE_COLUMNS} FROM items AS i
+         WHERE coalesce(i.published, i.first_seen) >= ?1
+         ORDER BY coalesce(i.published, i.first_seen) DESC, i.id DESC"
+    )
+}
+
+/// Articles mentioning ?1/?2 (category, name) since ?3, newest first, that also mention
+/// each of the `names - 1` further pairs ?4/?5, ?6/?7...: a backward walk of
+/// `item_mentions_by_time`, each further name one primary-key lookup.
+fn mentions_sql(names: usize) -> String {
+    let mut sql = format!(
+        "SELECT {ARTICLE_COLUMNS} FROM item_mentions AS m JOIN items AS i ON i.id = m.item_id
+         WHERE m.category = ?1 AND m.name = ?2 AND m.at >= ?3"
+    );
+    for k in 1..names {
+        let (c, n) = (2 + 2 * k, 3 + 2 * k);
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM item_mentions AS x
+                          WHERE x.category = ?{c} AND x.name = ?{n} AND x.item_id = m.item_id)"
+        ));
+    }
+    sql.push_str(" ORDER BY m.at DESC, m.item_id DESC");
+    sql
 }
 
 /// The first `limit` rows of `stmt` (article columns first) whose URL was not listed
@@ -232,9 +248,14 @@ fn article(row: &Row<'_>) -> rusqlite::Result<Article> {
 }
 
 /// Runs an FTS5 query (already checked or, in tests, raw): the best `limit` hits among
-/// the newest `SEARCH_WINDOW` matches, each URL once.
-fn search_fts5(conn: &Connection, fts: &str, limit: usize) -> Result<Vec<SearchHit>, Fault> {
-    if limit == 0 {
+/// the newest `window` matches, each URL once.
+fn search_fts5(
+    conn: &Connection,
+    fts: &str,
+    limit: usize,
+    window: usize,
+) -> Result<Vec<SearchHit>, Fault> {
+    if limit == 0 || window == 0 {
         return Ok(Vec::new());
     }
     // FTS5 reads its doclists newest (highest rowid) first cheaply and can start a
@@ -243,26 +264,15 @@ fn search_fts5(conn: &Connection, fts: &str, limit: usize) -> Result<Vec<SearchH
                  ORDER BY rowid DESC LIMIT 1 OFFSET ?2";
     let floor: i64 = match conn
         .prepare_cached(floor)?
-        .query_row(params![fts, SEARCH_WINDOW - 1], |r| r.get(0))
+        .query_row(params![fts, window - 1], |r| r.get(0))
     {
         Ok(id) => id,
         Err(rusqlite::Error::QueryReturnedNoRows) => 0,
         Err(e) => return Err(bad_query(e)),
     };
-    // Snippets are computed for the rows the inner LIMIT keeps only. A few extra rows
-    // make up for copies of one article in several feeds.
-    let sql = format!(
-        "SELECT {ARTICLE_COLUMNS}, f.snippet
-         FROM (SELECT rowid AS id, rank,
-                      snippet(items_fts, -1, char(2), char(3), '…', 24) AS snippet
-               FROM items_fts
-               WHERE items_fts MATCH ?1 AND rank MATCH '{BM25}' AND rowid >= ?2
-               ORDER BY rank LIMIT ?3) AS f
-         JOIN items AS i ON i.id = f.id
-         ORDER BY f.rank"
-    );
-    let fetch = limit.min(1_000) * 2 + 4;
-    let mut stmt = conn.prepare_cached(&sql)?;
+    // A few extra rows make up for copies of one article in several feeds.
+    let fetch = limit.min(window) + 5;
+    let mut stmt = conn.prepare_cached(&search_sql())?;
     let mut rows = stmt.query(params![fts, floor, fetch]).map_err(bad_query)?;
     let mut out = Vec::new();
     let mut urls = HashSet::new();
@@ -279,6 +289,21 @@ fn search_fts5(conn: &Connection, fts: &str, limit: usize) -> Result<Vec<SearchH
         }
     }
     Ok(out)
+}
+
+/// The ranked search over a rowid window. Snippets are computed only for the rows the
+/// inner LIMIT keeps (the subquery is not flattened into the join).
+fn search_sql() -> String {
+    format!(
+        "SELECT {ARTICLE_COLUMNS}, f.snippet
+         FROM (SELECT rowid AS id, rank,
+                      snippet(items_fts, -1, char(2), char(3), '…', 24) AS snippet
+               FROM items_fts
+               WHERE items_fts MATCH ?1 AND rank MATCH '{BM25}' AND rowid >= ?2
+               ORDER BY rank LIMIT ?3) AS f
+         JOIN items AS i ON i.id = f.id
+         ORDER BY f.rank"
+    )
 }
 
 /// An error running a MATCH: FTS5 reports what it cannot parse or run as a plain

@@ -228,6 +228,47 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_file_migrates_and_indexes_stored_entities() {
+        let (_dir, path) = temp_db();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1).unwrap();
+            conn.execute_batch(V2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute_batch(
+                r#"
+                INSERT INTO feeds (name, url) VALUES ('f', 'https://f.test/rss');
+                INSERT INTO items (feed, key, title, published, summary, content, entities,
+                                   first_seen)
+                VALUES ('f', 'dated', 't', '2021-08-01T00:00:00.000000000Z', '', '',
+                        '{"actors":[{"name":"APT27","matched":["TG-3390"]}],
+                          "sectors":[{"name":"Telecommunications","matched":["telcos"]}],
+                          "regions":[]}',
+                        '2021-08-02T00:00:00.000000000Z'),
+                       ('f', 'undated', 't', NULL, '', '',
+                        '{"actors":[],"sectors":[],"regions":[{"name":"Southeast Asia"},{"x":1}]}',
+                        '2021-08-03T00:00:00.000000000Z'),
+                       ('f', 'unmatched', 't', NULL, '', '', NULL,
+                        '2021-08-04T00:00:00.000000000Z');
+                "#,
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), VERSION);
+        assert_eq!(
+            mention_rows(&store.conn),
+            [
+                "dated: actor APT27 @ 2021-08-01T00:00:00.000000000Z",
+                "dated: sector Telecommunications @ 2021-08-01T00:00:00.000000000Z",
+                "undated: region Southeast Asia @ 2021-08-03T00:00:00.000000000Z",
+            ]
+        );
+        let fresh = Store::in_memory().unwrap();
+        assert_eq!(schema_text(&store.conn), schema_text(&fresh.conn));
+    }
+
+    #[test]
     fn connection_settings_are_applied() {
         let (_dir, path) = temp_db();
         let store = Store::open(&path).unwrap();

@@ -9,8 +9,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
+use std::collections::HashMap;
+
 use super::{PollCommit, PollOutcome, SeedMode, Store};
-use crate::model::{Alert, ChannelId, Entities, EntityMatch, Field, Item, ItemKey, Priority};
+use crate::model::{
+    Alert, Category, ChannelId, Entities, EntityMatch, Field, Item, ItemKey, Priority,
+};
 
 /// The feed URL every test poll claims to come from.
 pub(crate) const FEED_URL: &str = "https://feeds.test/rss";
@@ -185,6 +189,33 @@ pub(crate) fn alert_rows(store: &Store) -> Vec<(String, u32, Option<String>, Opt
         .prepare("SELECT status, attempts, message_id, last_error FROM alerts ORDER BY id")
         .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The entities each item key mentions, for `PollCommit::mentions`.
+pub(crate) fn mention_map(
+    entries: &[(&str, &[(Category, &str)])],
+) -> HashMap<ItemKey, Vec<(Category, String)>> {
+    entries
+        .iter()
+        .map(|(key, found)| {
+            let found = found.iter().map(|&(c, n)| (c, n.to_string())).collect();
+            (ItemKey(key.to_string()), found)
+        })
+        .collect()
+}
+
+/// Every `item_mentions` row as "item key: category name @ at", sorted.
+pub(crate) fn mention_rows(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT items.key || ': ' || m.category || ' ' || m.name || ' @ ' || m.at
+             FROM item_mentions AS m JOIN items ON items.id = m.item_id ORDER BY 1",
+        )
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
