@@ -63,6 +63,9 @@ pub struct ActorAnswer {
     pub sources: Vec<String>,
     /// Rules that watch this actor.
     pub watched_by: Vec<String>,
+    /// Its latest mentions in stored articles, when a store was at hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<crate::store::Mentions>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +168,7 @@ fn actor_answer(c: &Catalog, rules: &[RuleConfig], id: catalog::ActorId) -> Acto
         refs: a.refs.clone(),
         sources: a.sources.clone(),
         watched_by,
+        mentions: None,
     }
 }
 
@@ -271,6 +275,19 @@ fn line(out: &mut String, label: &str, value: &str) {
 }
 
 impl Answer {
+    /// Attach each actor's stored mentions (`/actor`, `lookup actor` with a store).
+    pub fn with_mentions(
+        mut self,
+        mut find: impl FnMut(&str) -> Option<crate::store::Mentions>,
+    ) -> Answer {
+        if let Answer::Actors { actors, .. } = &mut self {
+            for a in actors {
+                a.mentions = find(&a.name);
+            }
+        }
+        self
+    }
+
     /// The terminal rendering.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -299,6 +316,25 @@ impl Answer {
                     line(&mut out, "sectors:", &a.sectors.join(", "));
                     line(&mut out, "countries:", &a.countries.join(", "));
                     line(&mut out, "watched by:", &a.watched_by.join(", "));
+                    if let Some(m) = &a.mentions {
+                        line(
+                            &mut out,
+                            "mentions:",
+                            &format!(
+                                "{} in the last 7 days, {} in the last 30 days",
+                                m.last_7_days, m.last_30_days
+                            ),
+                        );
+                        for x in &m.latest {
+                            let link = x.url.as_deref().unwrap_or("");
+                            out.push_str(&format!(
+                                "             {} {}: {} {link}\n",
+                                x.time().format("%Y-%m-%d"),
+                                x.feed,
+                                x.title
+                            ));
+                        }
+                    }
                     line(&mut out, "sources:", &a.sources.join(", "));
                     out.push('\n');
                 }

@@ -203,8 +203,20 @@ impl<S: Sink> Outbox<S> {
     pub async fn pass(&mut self, stop: &CancellationToken) -> Pass {
         self.post_notices(stop).await;
         let mut pass = Pass::default();
+        let now = Instant::now();
+        if self.all_paused.is_some_and(|t| t > now) {
+            pass.waiting = self.queued().await;
+            pass.retry_at = self.all_paused;
+            return pass;
+        }
+        let skip: Vec<u64> = self
+            .paused
+            .iter()
+            .filter(|(_, t)| **t > now)
+            .map(|(c, _)| c.0)
+            .collect();
         let batch = self
-            .with_store(|s| s.pending_alerts(BATCH))
+            .with_store(move |s| s.pending_alerts_except(BATCH, &skip))
             .await
             .and_then(|r| {
                 r.map_err(|e| tracing::error!(error = %e, "read the outbox"))
@@ -219,7 +231,6 @@ impl<S: Sink> Outbox<S> {
                 continue;
             };
             if stop.is_cancelled() || self.is_paused(channel, now) {
-                pass.waiting += 1;
                 continue;
             }
             let sent = self.sink.post_alert(channel, &q.alert, &nonce(&q)).await;
@@ -247,7 +258,6 @@ impl<S: Sink> Outbox<S> {
                     );
                     self.pause(Some(channel), global, now + wait);
                     self.mark(q.id, Err((reason, false))).await;
-                    pass.waiting += 1;
                 }
                 Err(SendError::Permanent { reason }) => {
                     tracing::error!(alert_id = q.id, channel_id = channel.0, error = %reason, "delivery failed for good");
@@ -265,6 +275,7 @@ impl<S: Sink> Outbox<S> {
         }
         // The first permanent failure's notice goes out now, not at the next wake-up.
         self.post_notices(stop).await;
+        pass.waiting = self.queued().await;
         let now = Instant::now();
         pass.retry_at = self
             .paused
@@ -277,6 +288,14 @@ impl<S: Sink> Outbox<S> {
             pass.retry_at = Some(now + backoff(1));
         }
         pass
+    }
+
+    /// Alerts still queued.
+    async fn queued(&self) -> usize {
+        self.with_store(|s| s.pending_count())
+            .await
+            .and_then(|r| r.ok())
+            .unwrap_or(0)
     }
 
     /// Record an outcome: delivered (with the message id), failed for now, or for good.

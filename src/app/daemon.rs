@@ -548,6 +548,12 @@ pub async fn run(
                         plan.remove(&f.name);
                     }
                 }
+                {
+                    let (a, b) = (&live.config.discord, &new.config.discord);
+                    if a.api_base != b.api_base || a.guild_id != b.guild_id || a.status_channel != b.status_channel || a.token_file != b.token_file {
+                        tracing::warn!("[discord] changed: api_base, guild_id, status_channel and token_file take effect at the next start");
+                    }
+                }
                 tracing::info!(feeds = new.config.feeds.len(), rules = new.config.rules.len(), "config applied");
                 lookups.update(new.config.clone(), new.catalog.clone());
                 live = Arc::new(new);

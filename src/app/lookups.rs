@@ -2,7 +2,6 @@
 //! catalog (swapped on reload) and a read-only connection to the article store, so a
 //! lookup never waits behind a poll's write.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -13,7 +12,7 @@ use crate::config::Config;
 use crate::discord::{Lookups, RecentAsk, Refusal};
 use crate::lookup::{self, Answer, Choice, Completer, FeedRow, LookupKind, NotFound, RuleRow};
 use crate::model::Category;
-use crate::store::{Article, Mentions, RecentFilter, SearchHit, Store, StoreError};
+use crate::store::{Article, RecentFilter, SearchHit, Store, StoreError};
 
 /// Latest mentions shown under `/actor`, articles under `/recent`, hits under `/search`.
 const MENTIONS: usize = 5;
@@ -136,25 +135,15 @@ impl View {
 }
 
 impl Lookups for AppLookups {
-    fn actor(&self, name: &str) -> Result<(Answer, HashMap<String, Mentions>), Refusal> {
+    fn actor(&self, name: &str) -> Result<Answer, Refusal> {
         let v = self.view();
         let answer = lookup::lookup(&v.catalog, &v.config.rules, LookupKind::Actor, name)?;
-        let names: Vec<String> = match &answer {
-            Answer::Actors { actors, .. } => actors.iter().map(|a| a.name.clone()).collect(),
-            Answer::Designation { name, .. } => vec![name.clone()],
-            _ => Vec::new(),
-        };
         let now = Utc::now();
-        let mentions = self
-            .read(|s| {
-                names
-                    .iter()
-                    .map(|n| Ok((n.clone(), s.mentions(Category::Actors, n, MENTIONS, now)?)))
-                    .collect::<Result<HashMap<_, _>, StoreError>>()
-            })
-            // The catalog answer stands on its own when the store cannot help.
-            .unwrap_or_default();
-        Ok((answer, mentions))
+        // The catalog answer stands on its own when the store cannot help.
+        Ok(answer.with_mentions(|n| {
+            self.read(|s| s.mentions(Category::Actors, n, MENTIONS, now))
+                .ok()
+        }))
     }
 
     fn recent(&self, ask: &RecentAsk) -> Result<Vec<Article>, Refusal> {

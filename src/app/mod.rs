@@ -548,7 +548,23 @@ pub fn lookup_cli(
         None => Arc::new(Catalog::builtin()),
     };
     let rules = config.as_ref().map(|c| c.rules.as_slice()).unwrap_or(&[]);
-    match lookup::lookup(&catalog, rules, kind, name) {
+    // The same answer as /actor: with the stored mentions when there is a store.
+    let store = match &config {
+        Some(c) => Store::open_reader(&c.storage.path).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the article store; answering from the catalog only");
+            None
+        }),
+        None => None,
+    };
+    let now = Utc::now();
+    let answer = lookup::lookup(&catalog, rules, kind, name).map(|a| {
+        a.with_mentions(|n| {
+            store
+                .as_ref()
+                .and_then(|s| s.mentions(Category::Actors, n, 5, now).ok())
+        })
+    });
+    match answer {
         Ok(answer) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&answer)?);

@@ -2,20 +2,17 @@
 //! or the body of an edit), pure: the lookup module's plain data in, JSON out. Feed text
 //! is escaped; nothing pings anyone; every length is within Discord's limits.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::render::{escape, limits, truncate};
 use crate::lookup::{ActorAnswer, Answer, FeedRow, RuleRow};
-use crate::store::{Article, Mentions, SearchHit};
+use crate::store::{Article, SearchHit};
 
 const BLUE: u32 = 0x3B_82_F6;
 const GREY: u32 = 0x6A_73_7D;
 const RED: u32 = 0xD7_3A_49;
-/// Articles listed per embed; a reply holds up to 10 embeds within 6000 characters.
-const PER_EMBED: usize = 10;
+/// A reply holds up to 10 embeds, all within 6000 characters together.
 const MAX_EMBEDS: usize = 10;
 
 fn message(embeds: Vec<Value>) -> Value {
@@ -69,7 +66,7 @@ fn article_line(a: &Article) -> String {
     )
 }
 
-fn actor_embed(a: &ActorAnswer, mentions: Option<&Mentions>) -> Value {
+fn actor_embed(a: &ActorAnswer) -> Value {
     let mut fields = Vec::new();
     for (scheme, names) in &a.aliases {
         let names: Vec<String> = names.iter().map(|n| escape(n)).collect();
@@ -104,7 +101,7 @@ fn actor_embed(a: &ActorAnswer, mentions: Option<&Mentions>) -> Value {
         &escape(&a.watched_by.join(", ")),
         false,
     ));
-    if let Some(m) = mentions {
+    if let Some(m) = &a.mentions {
         let mut lines = vec![format!(
             "{} in the last 7 days, {} in the last 30 days",
             m.last_7_days, m.last_30_days
@@ -126,18 +123,14 @@ fn actor_embed(a: &ActorAnswer, mentions: Option<&Mentions>) -> Value {
 }
 
 /// `/actor`: one embed per actor (two or more when an alias is ambiguous).
-pub fn actor(answer: &Answer, mentions: &HashMap<String, Mentions>) -> Value {
+pub fn actor(answer: &Answer) -> Value {
     match answer {
         Answer::Actors {
             query,
             actors,
             ambiguous,
         } => {
-            let embeds: Vec<Value> = actors
-                .iter()
-                .take(MAX_EMBEDS)
-                .map(|a| actor_embed(a, mentions.get(&a.name)))
-                .collect();
+            let embeds: Vec<Value> = actors.iter().take(MAX_EMBEDS).map(actor_embed).collect();
             let mut m = message(fit(embeds));
             if *ambiguous {
                 let names: Vec<&str> = actors.iter().map(|a| a.name.as_str()).collect();
@@ -179,28 +172,99 @@ pub fn actor(answer: &Answer, mentions: &HashMap<String, Mentions>) -> Value {
     }
 }
 
-/// Drop trailing embeds until the whole reply is within 6000 characters.
+fn chars(v: &Value) -> usize {
+    v.as_str().map_or(0, |x| x.chars().count())
+}
+
+/// The characters of an embed that count towards Discord's 6000.
+fn embed_chars(e: &Value) -> usize {
+    chars(&e["title"])
+        + chars(&e["description"])
+        + chars(&e["footer"]["text"])
+        + chars(&e["author"]["name"])
+        + e["fields"].as_array().map_or(0, |f| {
+            f.iter()
+                .map(|x| chars(&x["name"]) + chars(&x["value"]))
+                .sum()
+        })
+}
+
+/// Make the reply fit Discord's 6000 characters: drop trailing embeds, then trailing
+/// fields (saying how many), then shorten the description. Never silently: what is left
+/// out is counted in the last field kept.
 fn fit(mut embeds: Vec<Value>) -> Vec<Value> {
-    fn chars(v: &Value) -> usize {
-        let s = |k: &Value| k.as_str().map_or(0, |x| x.chars().count());
-        s(&v["title"])
-            + s(&v["description"])
-            + s(&v["footer"]["text"])
-            + s(&v["author"]["name"])
-            + v["fields"].as_array().map_or(0, |f| {
-                f.iter().map(|x| s(&x["name"]) + s(&x["value"])).sum()
-            })
-    }
-    while embeds.len() > 1 && embeds.iter().map(chars).sum::<usize>() > limits::EMBED_TOTAL {
+    embeds.truncate(MAX_EMBEDS);
+    let total = |e: &[Value]| e.iter().map(embed_chars).sum::<usize>();
+    while embeds.len() > 1 && total(&embeds) > limits::EMBED_TOTAL {
         embeds.pop();
+    }
+    let Some(e) = embeds.last_mut() else {
+        return embeds;
+    };
+    let mut dropped = 0usize;
+    while embed_chars(e) > limits::EMBED_TOTAL {
+        let fields = e["fields"].as_array_mut().filter(|f| f.len() > 1);
+        match fields {
+            Some(f) => {
+                f.pop();
+                dropped += 1;
+                let note = format!("…and {dropped} more not shown");
+                let last = f.len() - 1;
+                f[last]["value"] = json!(truncate(
+                    &format!("{}\n{note}", f[last]["value"].as_str().unwrap_or("")),
+                    limits::FIELD_VALUE
+                ));
+            }
+            None => {
+                let over = embed_chars(e) - limits::EMBED_TOTAL;
+                let d = e["description"].as_str().unwrap_or("").to_string();
+                let keep = chars(&e["description"]).saturating_sub(over + 1);
+                e["description"] = json!(truncate(&d, keep.max(1)));
+                if embed_chars(e) > limits::EMBED_TOTAL {
+                    e["fields"] = json!([]);
+                }
+            }
+        }
     }
     embeds
 }
 
-/// Lines split into embeds of `PER_EMBED`, each description within its limit.
-fn pages(title: &str, lines: &[String], footer: &str) -> Vec<Value> {
-    let chunks: Vec<&[String]> = lines.chunks(PER_EMBED).take(MAX_EMBEDS).collect();
+/// Whole lines packed into embeds: each description within its limit, the reply within
+/// 6000 characters and 10 embeds. The footer says how many of the lines are shown.
+fn pages(title: &str, lines: &[String], noun: &str) -> Vec<Value> {
+    // Title, footer and page numbers take a little of each embed's share.
+    let overhead = title.chars().count() + 48;
+    let mut budget = limits::EMBED_TOTAL;
+    let mut chunks: Vec<Vec<&str>> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut used = 0usize;
+    let mut shown = 0usize;
+    for line in lines {
+        let n = line.chars().count() + 1;
+        if current.is_empty() && (chunks.len() == MAX_EMBEDS || budget < overhead + n) {
+            break;
+        }
+        if used + n > limits::DESCRIPTION || budget < overhead + used + n {
+            chunks.push(std::mem::take(&mut current));
+            budget = budget.saturating_sub(overhead + used);
+            used = 0;
+            if chunks.len() == MAX_EMBEDS || budget < overhead + n {
+                break;
+            }
+        }
+        current.push(line);
+        used += n;
+        shown += 1;
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
     let n = chunks.len();
+    let footer = if shown < lines.len() {
+        format!("{shown} of {} {noun}", lines.len())
+    } else {
+        format!("{} {noun}", lines.len())
+    };
     let embeds = chunks
         .iter()
         .enumerate()
@@ -214,7 +278,7 @@ fn pages(title: &str, lines: &[String], footer: &str) -> Vec<Value> {
                 "title": truncate(&page, limits::TITLE),
                 "description": truncate(&chunk.join("\n"), limits::DESCRIPTION),
                 "color": BLUE,
-                "footer": {"text": truncate(footer, limits::FOOTER)},
+                "footer": {"text": truncate(&footer, limits::FOOTER)},
             })
         })
         .collect();
@@ -236,7 +300,7 @@ pub fn recent(asked: &str, articles: &[Article]) -> Value {
     message(pages(
         &format!("Recent: {asked}"),
         &lines,
-        &format!("{} articles, newest first", articles.len()),
+        "articles, newest first",
     ))
 }
 
@@ -261,9 +325,9 @@ pub fn search(query: &str, hits: &[SearchHit]) -> Value {
         })
         .collect();
     message(pages(
-        &format!("Search: {}", truncate(query, 200)),
+        &format!("Search: {}", truncate(&escape(query), 200)),
         &lines,
-        &format!("{} best matches", hits.len()),
+        "best matches",
     ))
 }
 
@@ -368,20 +432,12 @@ mod tests {
         }
     }
 
-    fn chars(v: &Value) -> usize {
-        let s = |k: &Value| k.as_str().map_or(0, |x| x.chars().count());
+    fn total(v: &Value) -> usize {
         v["embeds"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| {
-                s(&e["title"])
-                    + s(&e["description"])
-                    + s(&e["footer"]["text"])
-                    + e["fields"].as_array().map_or(0, |f| {
-                        f.iter().map(|x| s(&x["name"]) + s(&x["value"])).sum()
-                    })
-            })
+            .map(embed_chars)
             .sum()
     }
 
@@ -413,11 +469,33 @@ mod tests {
         let v = recent("last 30 days", &many);
         let embeds = v["embeds"].as_array().unwrap();
         assert!(embeds.len() > 1 && embeds.len() <= MAX_EMBEDS);
-        assert!(chars(&v) <= limits::EMBED_TOTAL, "{}", chars(&v));
+        assert!(total(&v) <= limits::EMBED_TOTAL, "{}", total(&v));
         assert!(embeds[0]["title"]
             .as_str()
             .unwrap()
             .starts_with("Recent: last 30 days (1/"));
+        // Whole lines only, and the footer says how many fit.
+        let shown: usize = embeds
+            .iter()
+            .map(|e| e["description"].as_str().unwrap().lines().count())
+            .sum();
+        assert!(shown > 10, "{shown}");
+        assert_eq!(
+            embeds[0]["footer"]["text"],
+            json!(format!("{shown} of 200 articles, newest first"))
+        );
+        for e in embeds {
+            for line in e["description"].as_str().unwrap().lines() {
+                assert!(line.ends_with(')'), "a cut line: {line}");
+            }
+        }
+        // Short lines: all 50 fit.
+        let few: Vec<Article> = (0..50).map(|n| article(n, "Short")).collect();
+        let v = recent("last 7 days", &few);
+        assert_eq!(
+            v["embeds"][0]["footer"]["text"],
+            json!("50 articles, newest first")
+        );
     }
 
     #[test]
@@ -486,5 +564,29 @@ mod tests {
             "[x](https://e.test/a%29%20[y]%28https://evil)"
         );
         assert_eq!(link("x", Some("javascript:alert(1)")), "x");
+    }
+
+    #[test]
+    fn a_single_embed_with_many_long_fields_is_cut_to_fit() {
+        let rows: Vec<FeedRow> = (0..40)
+            .map(|i| FeedRow {
+                name: format!("Feed {i}"),
+                url: "https://f".into(),
+                last_success: None,
+                last_error: Some("error sending request: dns error: failed to lookup address information: Temporary failure in name resolution ".repeat(8)),
+                consecutive_failures: 9,
+                items_seen: 0,
+                next_poll: None,
+            })
+            .collect();
+        let v = feeds(&rows);
+        assert!(total(&v) <= limits::EMBED_TOTAL, "{}", total(&v));
+        let fields = v["embeds"][0]["fields"].as_array().unwrap();
+        assert!(fields.len() < 25);
+        let last = fields.last().unwrap()["value"].as_str().unwrap();
+        assert!(
+            last.ends_with(&format!("…and {} more not shown", 25 - fields.len())),
+            "{last}"
+        );
     }
 }

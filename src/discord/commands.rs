@@ -16,7 +16,7 @@ use serenity::all::{CommandDataOptionValue, CommandInteraction, Context};
 
 use super::answer;
 use crate::lookup::{Answer, Choice, FeedRow, NotFound, RuleRow};
-use crate::store::{Article, Mentions, SearchHit};
+use crate::store::{Article, SearchHit};
 
 /// After this long a direct reply is deferred instead (Discord allows 3 s).
 const DEFER_AFTER: Duration = Duration::from_millis(1500);
@@ -77,8 +77,8 @@ impl From<NotFound> for Refusal {
 /// The answers behind the commands, from the daemon's catalog, config and store. Calls
 /// may block (SQLite); they are run off the async workers.
 pub trait Lookups: Send + Sync + 'static {
-    /// The actor (or actors, for a shared alias) and their stored mentions by name.
-    fn actor(&self, name: &str) -> Result<(Answer, HashMap<String, Mentions>), Refusal>;
+    /// The actor (or actors, for a shared alias), with their stored mentions.
+    fn actor(&self, name: &str) -> Result<Answer, Refusal>;
     fn recent(&self, ask: &RecentAsk) -> Result<Vec<Article>, Refusal>;
     fn search(&self, query: &str) -> Result<Vec<SearchHit>, Refusal>;
     fn feeds(&self) -> Result<Vec<FeedRow>, Refusal>;
@@ -87,8 +87,17 @@ pub trait Lookups: Send + Sync + 'static {
     fn complete(&self, option: &str, typed: &str) -> Vec<Choice>;
 }
 
+/// The longest text a user may type into an option: names are short, queries a little
+/// longer; a pasted page would only slow autocomplete past Discord's 3 s.
+const NAME_LEN: usize = 100;
+const QUERY_LEN: usize = 200;
+
 fn string_option(name: &str, description: &str, required: bool, autocomplete: bool) -> Value {
-    let mut o = json!({"type": 3, "name": name, "description": description, "required": required});
+    let max = if autocomplete { NAME_LEN } else { QUERY_LEN };
+    let mut o = json!({
+        "type": 3, "name": name, "description": description,
+        "required": required, "max_length": max,
+    });
     if autocomplete {
         o["autocomplete"] = json!(true);
     }
@@ -99,11 +108,12 @@ fn private_option() -> Value {
     json!({"type": 5, "name": "private", "description": "Only you see the answer", "required": false})
 }
 
-/// The command definitions, as the bulk-overwrite body Discord takes.
+/// The command definitions, as the bulk-overwrite body Discord takes. Guild-only
+/// (`contexts: [0]`): the answers describe this server's feeds and channels.
 pub fn definitions() -> Value {
     json!([
         {
-            "name": "actor", "type": 1,
+            "name": "actor", "type": 1, "contexts": [0],
             "description": "Who is this threat actor: aliases, origin, targets, latest articles",
             "options": [
                 string_option("name", "A name or alias, e.g. Emissary Panda or APT27", true, true),
@@ -111,7 +121,7 @@ pub fn definitions() -> Value {
             ],
         },
         {
-            "name": "recent", "type": 1,
+            "name": "recent", "type": 1, "contexts": [0],
             "description": "The latest stored articles about an actor, sector or region",
             "options": [
                 string_option("actor", "Only articles that name this actor", false, true),
@@ -122,7 +132,7 @@ pub fn definitions() -> Value {
             ],
         },
         {
-            "name": "search", "type": 1,
+            "name": "search", "type": 1, "contexts": [0],
             "description": "Full-text search over stored articles",
             "options": [
                 string_option("query", "Words, \"a phrase\", OR, NOT, prefix*", true, false),
@@ -130,12 +140,12 @@ pub fn definitions() -> Value {
             ],
         },
         {
-            "name": "feeds", "type": 1,
+            "name": "feeds", "type": 1, "contexts": [0],
             "description": "Every feed's health, failing ones first",
             "options": [private_option()],
         },
         {
-            "name": "rules", "type": 1,
+            "name": "rules", "type": 1, "contexts": [0],
             "description": "Every rule: what it watches and where it posts",
             "options": [private_option()],
         },
@@ -185,8 +195,8 @@ pub async fn answer_command(ctx: &Context, cmd: &CommandInteraction, lookups: Ar
         "actor" => {
             let who = text(&opts, "name").unwrap_or_default();
             Box::pin(async move {
-                let (ans, mentions) = blocking(move || lookups.actor(&who)).await?;
-                Ok(answer::actor(&ans, &mentions))
+                let ans = blocking(move || lookups.actor(&who)).await?;
+                Ok(answer::actor(&ans))
             })
         }
         "recent" => {
@@ -260,7 +270,13 @@ async fn respond(
                 .create_interaction_response(cmd.id, &cmd.token, &body, Vec::new())
                 .await
             {
+                // Never leave the user without an answer: a short one instead.
                 tracing::error!(command = %cmd.data.name, error = %e, "cannot answer the command");
+                let body = json!({"type": 4, "data": finish(failed_reply(), private)});
+                let _ = ctx
+                    .http
+                    .create_interaction_response(cmd.id, &cmd.token, &body, Vec::new())
+                    .await;
             }
             return;
         }
@@ -281,7 +297,19 @@ async fn respond(
         .await
     {
         tracing::error!(command = %cmd.data.name, error = %e, "cannot edit the deferred answer");
+        let _ = ctx
+            .http
+            .edit_original_interaction_response(&cmd.token, &failed_reply(), Vec::new())
+            .await;
     }
+}
+
+/// What the user sees when Discord refused the real answer.
+fn failed_reply() -> Value {
+    answer::notice(
+        "Could not show the answer",
+        "Discord refused the reply; the bot's log says why. Try a narrower question.",
+    )
 }
 
 /// Answer an autocomplete request for the focused option.
@@ -293,7 +321,8 @@ pub async fn answer_autocomplete(
     let Some(focused) = cmd.data.autocomplete() else {
         return;
     };
-    let (option, typed) = (focused.name.to_string(), focused.value.to_string());
+    let option = focused.name.to_string();
+    let typed: String = focused.value.chars().take(NAME_LEN).collect();
     let choices = tokio::task::spawn_blocking(move || lookups.complete(&option, &typed))
         .await
         .unwrap_or_default();

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serenity::all::{Context, EventHandler, GatewayIntents, GuildId, Interaction, Ready};
 use serenity::async_trait;
@@ -29,29 +30,36 @@ pub(super) struct Handler {
     pub(super) lookups: Option<Arc<dyn Lookups>>,
 }
 
-impl Handler {
-    async fn register(&self, ctx: &Context) {
-        let defs = definitions();
-        let (scope, done) = match self.guild_id.filter(|g| *g != 0) {
+/// Registration attempts before giving up until the next READY.
+const REGISTER_TRIES: u32 = 6;
+
+/// Register the commands (bulk overwrite, so a restart never duplicates them), retrying
+/// with backoff: without them the bot is mute until the next reconnect.
+async fn register(http: Arc<Http>, guild_id: Option<u64>, state: Arc<GatewayState>) {
+    let defs = definitions();
+    for attempt in 1..=REGISTER_TRIES {
+        let (scope, done) = match guild_id {
             Some(g) => (
                 format!("guild {g}"),
-                ctx.http.create_guild_commands(GuildId::new(g), &defs).await,
+                http.create_guild_commands(GuildId::new(g), &defs).await,
             ),
             None => (
                 "global".to_string(),
-                ctx.http.create_global_commands(&defs).await,
+                http.create_global_commands(&defs).await,
             ),
         };
         match done {
             Ok(cmds) => {
-                tracing::info!(scope = %scope, commands = cmds.len(), "slash commands registered")
+                tracing::info!(scope = %scope, commands = cmds.len(), "slash commands registered");
+                return;
             }
             Err(e) => {
-                self.state.registered.store(false, Ordering::SeqCst);
-                tracing::error!(scope = %scope, error = %e, "cannot register slash commands");
+                tracing::error!(scope = %scope, attempt, error = %e, "cannot register slash commands");
+                tokio::time::sleep(Duration::from_secs(2u64.pow(attempt))).await;
             }
         }
     }
+    state.registered.store(false, Ordering::SeqCst);
 }
 
 #[async_trait]
@@ -65,7 +73,8 @@ impl EventHandler for Handler {
             "discord gateway ready"
         );
         if self.lookups.is_some() && !self.state.registered.swap(true, Ordering::SeqCst) {
-            self.register(&ctx).await;
+            let guild = self.guild_id.filter(|g| *g != 0);
+            tokio::spawn(register(ctx.http.clone(), guild, self.state.clone()));
         }
     }
 

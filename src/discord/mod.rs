@@ -37,6 +37,9 @@ pub enum DiscordError {
     Gateway(String),
 }
 
+/// How long the gateway may take to say READY before the log says something is wrong.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+
 /// Whether `api_base` is Discord itself (serenity's rate limiter works only there).
 fn is_discord(api_base: &Url) -> bool {
     api_base.scheme() == "https" && api_base.host_str() == Some("discord.com")
@@ -92,6 +95,19 @@ impl Discord {
         lookups: Option<Arc<dyn Lookups>>,
     ) -> Result<Discord, DiscordError> {
         let (http, rest) = http(token, api_base)?;
+        // serenity falls back to wss://gateway.discord.gg when this fails, which looks
+        // like a hang (and sends the token there): ask first and say what is wrong.
+        if let Err(e) = rest.http.get_gateway().await {
+            let msg = format!(
+                "{}/api/v10/gateway did not answer ({e}); check discord.api_base and the network",
+                api_base.as_str().trim_end_matches('/')
+            );
+            if is_discord(api_base) {
+                tracing::warn!(error = %msg, "discord gateway discovery failed; serenity will retry");
+            } else {
+                return Err(DiscordError::Gateway(msg));
+            }
+        }
         let state = Arc::new(GatewayState::default());
         let handler = gateway::Handler {
             state: state.clone(),
@@ -101,6 +117,16 @@ impl Discord {
         let gw = gateway::start(http, handler)
             .await
             .map_err(|e| DiscordError::Gateway(e.to_string()))?;
+        let watch = state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(READY_WITHIN).await;
+            if watch.readies.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                tracing::warn!(
+                    "no READY from the Discord gateway after {}s: slash commands are unavailable until it connects (alerts still go out over REST)",
+                    READY_WITHIN.as_secs()
+                );
+            }
+        });
         Ok(Discord {
             rest,
             state,

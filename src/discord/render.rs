@@ -24,6 +24,9 @@ pub mod limits {
     pub const FOOTER: usize = 2048;
     pub const AUTHOR: usize = 256;
     pub const EMBED_TOTAL: usize = 6000;
+    pub const URL: usize = 2048;
+    /// `allowed_mentions.roles` holds at most 100 ids.
+    pub const ROLES: usize = 100;
 }
 
 /// How long the excerpt in an alert is; Discord allows more, readers want less.
@@ -41,15 +44,17 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// Escape Discord markdown and neutralise mention syntax in untrusted text.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
+    for (i, c) in s.char_indices() {
         match c {
             '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '#' | '[' | ']' | '(' | ')' | '<' => {
                 out.push('\\');
                 out.push(c);
             }
-            // A zero-width space after "@" keeps @everyone / @here from reading as a
-            // mention even where escaping is not honoured.
-            '@' => out.push_str("@\u{200b}"),
+            // A zero-width space keeps @everyone / @here from reading as a mention even
+            // where escaping is not honoured; other "@"s (emails, handles) stay as typed.
+            '@' if s[i + 1..].starts_with("everyone") || s[i + 1..].starts_with("here") => {
+                out.push_str("@\u{200b}")
+            }
             _ => out.push(c),
         }
     }
@@ -108,7 +113,8 @@ pub fn alert_message(alert: &Alert, nonce: &str) -> Value {
     }));
     fields.truncate(limits::FIELDS);
     let title = truncate(&escape(&item.title), limits::TITLE);
-    let author = truncate(&escape(&item.feed), limits::AUTHOR);
+    // Discord shows author names as plain text: escaping would only add backslashes.
+    let author = truncate(&item.feed, limits::AUTHOR);
     let footer = truncate(
         &format!("threatwatch · {} priority", alert.priority.as_str()),
         limits::FOOTER,
@@ -137,20 +143,30 @@ pub fn alert_message(alert: &Alert, nonce: &str) -> Value {
         "fields": fields,
         "footer": {"text": footer},
     });
-    if let Some(url) = &item.url {
+    // Discord refuses an embed url over 2048 characters; the title then links nowhere
+    // rather than losing the alert.
+    if let Some(url) = item.url.as_ref().filter(|u| u.len() <= limits::URL) {
         embed["url"] = json!(url);
     }
     if let Some(p) = item.published {
         embed["timestamp"] = json!(p.to_rfc3339_opts(SecondsFormat::Secs, true));
     }
-    let mentions: Vec<String> = alert
-        .mention_roles
-        .iter()
-        .map(|r| format!("<@&{r}>"))
-        .collect();
-    let roles: Vec<String> = alert.mention_roles.iter().map(u64::to_string).collect();
+    // Whole mentions only, never one cut in half, and never more than Discord allows.
+    let mut content = String::new();
+    let mut roles: Vec<String> = Vec::new();
+    for r in alert.mention_roles.iter().take(limits::ROLES) {
+        let m = format!("<@&{r}>");
+        if content.len() + m.len() + 1 > limits::CONTENT {
+            break;
+        }
+        if !content.is_empty() {
+            content.push(' ');
+        }
+        content.push_str(&m);
+        roles.push(r.to_string());
+    }
     json!({
-        "content": truncate(&mentions.join(" "), limits::CONTENT),
+        "content": content,
         "embeds": [embed],
         "allowed_mentions": {"parse": [], "roles": roles},
         "nonce": nonce,
@@ -319,5 +335,29 @@ mod tests {
                 "allowed_mentions": {"parse": []}
             })
         );
+    }
+
+    #[test]
+    fn only_everyone_and_here_get_a_zero_width_space() {
+        assert_eq!(
+            escape("mail ops@corp.example, @everyone, @here"),
+            "mail ops@corp.example, @\u{200b}everyone, @\u{200b}here"
+        );
+    }
+
+    #[test]
+    fn what_discord_would_refuse_is_left_out_not_the_alert() {
+        let mut a = alert("t", "s", (1..=150).collect());
+        a.item.url = Some(format!("https://e.test/{}", "a".repeat(2100)));
+        a.item.feed = "Unit 42 (Palo Alto)".into();
+        let v = alert_message(&a, "n");
+        assert!(v["embeds"][0].get("url").is_none());
+        assert_eq!(v["embeds"][0]["author"]["name"], "Unit 42 (Palo Alto)");
+        let roles = v["allowed_mentions"]["roles"].as_array().unwrap();
+        assert!(roles.len() <= limits::ROLES);
+        let content = v["content"].as_str().unwrap();
+        assert!(content.len() <= limits::CONTENT);
+        assert!(content.ends_with('>'));
+        assert_eq!(content.matches("<@&").count(), roles.len());
     }
 }

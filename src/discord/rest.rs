@@ -67,7 +67,7 @@ impl Rest {
             Some(limiter) => tokio::time::timeout(TIMEOUT, limiter.perform(req))
                 .await
                 .map_err(|_| timed_out())?
-                .map_err(|e| transient(format!("network error: {e}"))),
+                .map_err(|e| transient(format!("network error: {}", causes(&e)))),
             None => {
                 let request = req
                     .build(&self.client, &self.auth, self.proxy.as_deref())
@@ -102,6 +102,21 @@ fn transient(reason: String) -> SendError {
         retry_after: None,
         global: false,
     }
+}
+
+/// An error with its causes ("error sending request: connection refused"): serenity's
+/// and reqwest's top-level messages alone say nothing useful.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s = format!("{s}: {text}");
+        }
+        source = inner.source();
+    }
+    s
 }
 
 /// A reqwest error's text without the URL (which is ours, and long).

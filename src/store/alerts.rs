@@ -94,13 +94,38 @@ impl Store {
     /// payload no longer reads as an `Alert` is marked failed and left out, so one bad row
     /// cannot stall the outbox.
     pub fn pending_alerts(&self, limit: usize) -> Result<Vec<QueuedAlert>, StoreError> {
+        self.pending_alerts_except(limit, &[])
+    }
+
+    /// How many alerts wait for delivery (cheap: a partial index holds exactly them).
+    pub fn pending_count(&self) -> Result<usize, StoreError> {
+        let sql = "SELECT count(*) FROM alerts WHERE status = 'pending'";
+        self.conn
+            .query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(|e| Fault::from(e).at(&self.path, "count pending alerts"))
+    }
+
+    /// `pending_alerts`, leaving out the channels in `skip` (paused ones), so a channel
+    /// with a long backlog cannot fill every batch while others wait.
+    pub fn pending_alerts_except(
+        &self,
+        limit: usize,
+        skip: &[u64],
+    ) -> Result<Vec<QueuedAlert>, StoreError> {
         let read = || -> Result<Vec<QueuedAlert>, Fault> {
             let sql = "SELECT id, payload, attempts FROM alerts
-                       WHERE status = 'pending' ORDER BY id LIMIT ?1";
+                       WHERE status = 'pending'
+                         AND channel NOT IN (SELECT value FROM json_each(?2))
+                       ORDER BY id LIMIT ?1";
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            // Snowflakes are stored as i64 (see `enqueue`).
+            let skip: Vec<i64> = skip.iter().map(|c| *c as i64).collect();
+            let skip = serde_json::to_string(&skip)
+                .map_err(|e| Fault::Data(format!("cannot encode channels: {e}")))?;
             let mut stmt = self.conn.prepare_cached(sql)?;
             let rows = stmt
-                .query_map([limit], |r| {
+                .query_map(params![limit, skip], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
@@ -200,6 +225,12 @@ mod tests {
             "payload round-trips"
         );
         assert_eq!(store.pending_alerts(2).unwrap(), outcome.alerts[..2]);
+        // Channel 1 holds them all: skipping it leaves nothing.
+        assert!(store.pending_alerts_except(10, &[1]).unwrap().is_empty());
+        assert_eq!(
+            store.pending_alerts_except(10, &[7]).unwrap(),
+            outcome.alerts
+        );
     }
 
     #[test]

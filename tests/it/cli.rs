@@ -465,3 +465,35 @@ fn items_older_than_max_item_age_never_alert() {
         .collect();
     assert_eq!(titles, ["Emissary Panda, today"]);
 }
+
+#[test]
+fn lookup_actor_shows_its_stored_mentions_like_slash_actor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = FeedServer::start();
+    server.set("good", seed_items(), "application/rss+xml");
+    write_config(dir.path(), &[("Good", server.url("good"))], SEED_RULE);
+    let out = threatwatch(dir.path(), &["once"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = threatwatch(dir.path(), &["lookup", "actor", "TG-3390"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("mentions:    1 in the last 7 days, 1 in the last 30 days\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            " Good: Five Southeast Asian telcos hacked by three Chinese espionage groups https://news.example/telcos"
+        ),
+        "{text}"
+    );
+    let out = threatwatch(
+        dir.path(),
+        &["lookup", "actor", "Naikon", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let m = &v["actors"][0]["mentions"];
+    assert_eq!(m["last_7_days"], 1);
+    assert_eq!(m["latest"][0]["feed"], "Good");
+}

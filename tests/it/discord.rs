@@ -150,7 +150,7 @@ fn each_rule_posts_its_embed_to_its_channel_and_pings_only_its_roles() {
                 "title": "Five Southeast Asian telcos breached by Emissary Panda",
                 "url": "https://news.example/1",
                 "author": {"name": "The Record"},
-                "description": "TG-3390 \\(APT27, Emissary Panda\\) hit telecommunications carriers in Vietnam and Thailand. @\u{200b}everyone \\<@\u{200b}&123\\> \\<@\u{200b}456\\> \\*\\*urgent\\*\\*",
+                "description": "TG-3390 \\(APT27, Emissary Panda\\) hit telecommunications carriers in Vietnam and Thailand. @\u{200b}everyone \\<@&123\\> \\<@456\\> \\*\\*urgent\\*\\*",
                 "color": 0xD73A49,
                 "timestamp": "2021-08-03T12:00:00Z",
                 "fields": [

@@ -193,3 +193,18 @@ fn backoff_doubles_up_to_a_minute() {
     let secs: Vec<u64> = (1..=9).map(|a| backoff(a).as_secs()).collect();
     assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
 }
+
+#[tokio::test]
+async fn a_paused_channels_backlog_does_not_starve_the_others() {
+    let store = store_with(&[("a", Some(1), BATCH + 1), ("b", Some(2), 1)]);
+    let sink = Arc::new(Script::default());
+    sink.answer(Err(transient(Some(60), false)));
+    let mut outbox = Outbox::new(sink.clone(), store.clone(), None);
+    outbox.pass(&CancellationToken::new()).await;
+    // Channel 2's alert sat behind channel 1's whole first batch; it goes on the next
+    // pass, which skips the paused channel in the query itself.
+    let pass = outbox.pass(&CancellationToken::new()).await;
+    assert_eq!((pass.delivered, pass.waiting), (1, BATCH + 1));
+    let last = sink.posts().last().cloned().unwrap();
+    assert_eq!((last.0, last.1.as_str()), (2, "Article guid:b-0"));
+}
