@@ -17,7 +17,7 @@ use super::{category_name, search_query, time, Fault, Store, StoreError, Ts};
 use crate::model::Category;
 
 /// One stored article, as lookups list it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Article {
     pub feed: String,
     pub title: String,
@@ -45,7 +45,7 @@ pub struct RecentFilter {
 }
 
 /// What `/actor` shows about one entity.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mentions {
     /// The newest articles mentioning it, whatever their age.
     pub latest: Vec<Article>,
@@ -74,6 +74,14 @@ const SEARCH_WINDOW: usize = 1_000;
 
 /// Title matters most: an article named after the query is about it.
 const BM25: &str = "bm25(10.0, 2.0, 1.0)";
+
+/// Items mentioning ?1/?2 (category, name) since ?3, and since ?4 (a later time).
+const COUNT_SQL: &str = "SELECT count(*), count(*) FILTER (WHERE at >= ?4) FROM item_mentions
+                         WHERE category = ?1 AND name = ?2 AND at >= ?3";
+
+/// How many items mention ?1/?2 since ?3, counting no further than ?4.
+const PROBE_SQL: &str = "SELECT count(*) FROM (SELECT 1 FROM item_mentions
+                         WHERE category = ?1 AND name = ?2 AND at >= ?3 LIMIT ?4)";
 
 const ARTICLE_COLUMNS: &str = "i.feed, i.title, i.url, i.published, i.first_seen";
 
@@ -104,9 +112,7 @@ impl Store {
     ) -> Result<Mentions, StoreError> {
         let read = || -> Result<Mentions, Fault> {
             let latest = newest(&self.conn, &[(category, name)], None, limit)?;
-            let sql = "SELECT count(*), count(*) FILTER (WHERE at >= ?4) FROM item_mentions
-                       WHERE category = ?1 AND name = ?2 AND at >= ?3";
-            let (last_30_days, last_7_days) = self.conn.prepare_cached(sql)?.query_row(
+            let (last_30_days, last_7_days) = self.conn.prepare_cached(COUNT_SQL)?.query_row(
                 params![
                     category_name(category),
                     name,
@@ -165,9 +171,7 @@ fn newest(
         .map(|&(category, name)| (0, category_name(category), name))
         .collect();
     if ranked.len() > 1 {
-        let probe = "SELECT count(*) FROM (SELECT 1 FROM item_mentions
-                     WHERE category = ?1 AND name = ?2 AND at >= ?3 LIMIT ?4)";
-        let mut stmt = conn.prepare_cached(probe)?;
+        let mut stmt = conn.prepare_cached(PROBE_SQL)?;
         for (n, category, name) in &mut ranked {
             *n = stmt.query_row(params![*category, *name, since, SELECTIVITY_PROBE], |r| {
                 r.get(0)
@@ -259,7 +263,7 @@ fn search_fts5(
         return Ok(Vec::new());
     }
     // FTS5 reads its doclists newest (highest rowid) first cheaply and can start a
-    // query at a rowid, so the window is a rowid bound; ids grow with time.
+    // query at a rowid, so the window is a rowid bound (ids grow as items are first seen).
     let floor = "SELECT rowid FROM items_fts WHERE items_fts MATCH ?1
                  ORDER BY rowid DESC LIMIT 1 OFFSET ?2";
     let floor: i64 = match conn
@@ -315,5 +319,699 @@ fn bad_query(e: rusqlite::Error) -> Fault {
             _ => e.to_string(),
         }),
         _ => Fault::Sql(e),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::{PollCommit, SeedMode};
+    use super::*;
+    use crate::model::Category::{Actors, Regions, Sectors};
+    use crate::model::Item;
+
+    const DAY: i64 = 24 * 60;
+
+    /// One article for a fixture: (feed, key, title, url, published minutes from `at(0)`,
+    /// mentions).
+    type Fixture<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        Option<i64>,
+        &'a [(Category, &'a str)],
+    );
+
+    /// A store holding `articles`, each feed's polled once at `at(60)`, in order.
+    fn store_with(articles: &[Fixture<'_>]) -> Store {
+        let mut store = Store::in_memory().unwrap();
+        for &(feed, key, title, url, published, found) in articles {
+            let mut it = item(feed, key, url, published);
+            it.title = title.into();
+            let map = mention_map(&[(key, found)]);
+            commit(&mut store, &[it], &map);
+        }
+        store
+    }
+
+    fn commit(
+        store: &mut Store,
+        items: &[Item],
+        map: &std::collections::HashMap<crate::model::ItemKey, Vec<(Category, String)>>,
+    ) {
+        let p = PollCommit {
+            mentions: Some(map),
+            ..poll(&items[0].feed, items, SeedMode::AlertAll)
+        };
+        store.commit_poll(&p, &mut |_| vec![]).unwrap();
+    }
+
+    const TELCO_SEA: &[(Category, &str)] = &[
+        (Actors, "APT27"),
+        (Sectors, "Telecommunications"),
+        (Regions, "Southeast Asia"),
+    ];
+
+    fn news() -> Store {
+        store_with(&[
+            (
+                "a",
+                "k1",
+                "APT27 hits telcos",
+                Some("https://n.test/1"),
+                Some(-DAY),
+                TELCO_SEA,
+            ),
+            (
+                "a",
+                "k2",
+                "APT27 phishes Germany",
+                Some("https://n.test/2"),
+                Some(-2 * DAY),
+                &[(Actors, "APT27"), (Regions, "Europe")],
+            ),
+            (
+                "a",
+                "k3",
+                "Telecom outage in Thailand",
+                Some("https://n.test/3"),
+                Some(-3 * DAY),
+                &[(Sectors, "Telecommunications"), (Regions, "Southeast Asia")],
+            ),
+            (
+                "a",
+                "k4",
+                "APT27 and APT41 target telcos",
+                Some("https://n.test/4"),
+                Some(-10 * DAY),
+                &[
+                    (Actors, "APT27"),
+                    (Actors, "APT41"),
+                    (Sectors, "Telecommunications"),
+                    (Regions, "Southeast Asia"),
+                ],
+            ),
+            // Undated: its time is when it was first seen, `at(60)`.
+            (
+                "a",
+                "k5",
+                "Undated APT27 note",
+                Some("https://n.test/5"),
+                None,
+                &[(Actors, "APT27")],
+            ),
+            // The same article as k1 in another feed.
+            (
+                "b",
+                "k6",
+                "APT27 hits telcos",
+                Some("https://n.test/1"),
+                Some(-DAY),
+                TELCO_SEA,
+            ),
+            (
+                "a",
+                "k7",
+                "Old APT27 report",
+                Some("https://n.test/7"),
+                Some(-40 * DAY),
+                &[(Actors, "APT27")],
+            ),
+            (
+                "b",
+                "k8",
+                "APT27, 7 days ago",
+                None,
+                Some(-7 * DAY),
+                &[(Actors, "APT27")],
+            ),
+        ])
+    }
+
+    fn listed(articles: &[Article]) -> Vec<String> {
+        articles
+            .iter()
+            .map(|a| format!("{}: {}", a.feed, a.title))
+            .collect()
+    }
+
+    #[test]
+    fn recent_filters_combine_with_and() {
+        let store = news();
+        let filter = |names: [Option<&str>; 3], since_days: i64, limit: usize| RecentFilter {
+            actor: names[0].map(Into::into),
+            sector: names[1].map(Into::into),
+            region: names[2].map(Into::into),
+            since: at(-since_days * DAY),
+            limit,
+        };
+        let apt27 = |since_days, limit| filter([Some("APT27"), None, None], since_days, limit);
+        let apt27_telco = [Some("APT27"), Some("Telecommunications"), None];
+        let telco_sea = [None, Some("Telecommunications"), Some("Southeast Asia")];
+        let all_three = [
+            Some("APT27"),
+            Some("Telecommunications"),
+            Some("Southeast Asia"),
+        ];
+        let anything = [None, None, None];
+        let cases: &[(RecentFilter, &[&str])] = &[
+            // Newest first; the copy of k1 in feed b (same URL, higher id) stands for both.
+            (
+                apt27(30, 10),
+                &[
+                    "a: Undated APT27 note",
+                    "b: APT27 hits telcos",
+                    "a: APT27 phishes Germany",
+                    "b: APT27, 7 days ago",
+                    "a: APT27 and APT41 target telcos",
+                ],
+            ),
+            (
+                apt27(30, 2),
+                &["a: Undated APT27 note", "b: APT27 hits telcos"],
+            ),
+            (apt27(0, 10), &["a: Undated APT27 note"]),
+            // `since` is inclusive.
+            (
+                apt27(7, 10),
+                &[
+                    "a: Undated APT27 note",
+                    "b: APT27 hits telcos",
+                    "a: APT27 phishes Germany",
+                    "b: APT27, 7 days ago",
+                ],
+            ),
+            (
+                apt27(90, 100),
+                &[
+                    "a: Undated APT27 note",
+                    "b: APT27 hits telcos",
+                    "a: APT27 phishes Germany",
+                    "b: APT27, 7 days ago",
+                    "a: APT27 and APT41 target telcos",
+                    "a: Old APT27 report",
+                ],
+            ),
+            (
+                filter(apt27_telco, 30, 10),
+                &["b: APT27 hits telcos", "a: APT27 and APT41 target telcos"],
+            ),
+            (
+                filter(telco_sea, 5, 10),
+                &["b: APT27 hits telcos", "a: Telecom outage in Thailand"],
+            ),
+            (
+                filter(all_three, 30, 10),
+                &["b: APT27 hits telcos", "a: APT27 and APT41 target telcos"],
+            ),
+            (
+                filter([Some("APT41"), Some("Telecommunications"), None], 30, 10),
+                &["a: APT27 and APT41 target telcos"],
+            ),
+            (
+                filter([None, Some("Telecommunications"), Some("Europe")], 30, 10),
+                &[],
+            ),
+            (filter([Some("APT27"), None, Some("Europe")], 1, 10), &[]),
+            // Names are canonical and exact.
+            (filter([Some("apt27"), None, None], 30, 10), &[]),
+            (filter([Some("Nobody"), None, None], 30, 10), &[]),
+            (
+                filter(anything, 2, 10),
+                &[
+                    "a: Undated APT27 note",
+                    "b: APT27 hits telcos",
+                    "a: APT27 phishes Germany",
+                ],
+            ),
+            (filter(anything, 90, 1), &["a: Undated APT27 note"]),
+            (filter(anything, 90, 0), &[]),
+            (apt27(90, 0), &[]),
+        ];
+        for (f, want) in cases {
+            assert_eq!(listed(&store.recent(f).unwrap()), *want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn articles_carry_their_feed_link_and_times() {
+        let store = news();
+        let f = RecentFilter {
+            actor: Some("APT27".into()),
+            sector: None,
+            region: None,
+            since: at(-DAY),
+            limit: 2,
+        };
+        let got = store.recent(&f).unwrap();
+        let want = [
+            Article {
+                feed: "a".into(),
+                title: "Undated APT27 note".into(),
+                url: Some("https://n.test/5".into()),
+                published: None,
+                first_seen: at(60),
+            },
+            Article {
+                feed: "b".into(),
+                title: "APT27 hits telcos".into(),
+                url: Some("https://n.test/1".into()),
+                published: Some(at(-DAY)),
+                first_seen: at(60),
+            },
+        ];
+        assert_eq!(got, want);
+        assert_eq!(
+            got.iter().map(Article::time).collect::<Vec<_>>(),
+            [at(60), at(-DAY)]
+        );
+    }
+
+    /// (category, name, limit, now in minutes from `at(0)`, latest, last 7 days, last 30).
+    type MentionCase<'a> = (Category, &'a str, usize, i64, &'a [&'a str], u64, u64);
+
+    #[test]
+    fn mentions_list_the_latest_and_count_7_and_30_days() {
+        let store = news();
+        let cases: &[MentionCase<'_>] = &[
+            // k1 and its copy k6 count as two items; the list shows the article once.
+            // k8 is exactly 7 days old: counted. k7 is 40 days old: listed, not counted.
+            (
+                Actors,
+                "APT27",
+                3,
+                0,
+                &[
+                    "a: Undated APT27 note",
+                    "b: APT27 hits telcos",
+                    "a: APT27 phishes Germany",
+                ],
+                5,
+                6,
+            ),
+            (
+                Actors,
+                "APT27",
+                10,
+                0,
+                &[
+                    "a: Undated APT27 note",
+                    "b: APT27 hits telcos",
+                    "a: APT27 phishes Germany",
+                    "b: APT27, 7 days ago",
+                    "a: APT27 and APT41 target telcos",
+                    "a: Old APT27 report",
+                ],
+                5,
+                6,
+            ),
+            // Twenty days on, nothing is within 7 days; k4 is exactly 30 days old: counted.
+            (Actors, "APT27", 0, 20 * DAY, &[], 0, 6),
+            (
+                Actors,
+                "APT41",
+                5,
+                0,
+                &["a: APT27 and APT41 target telcos"],
+                0,
+                1,
+            ),
+            (
+                Regions,
+                "Southeast Asia",
+                5,
+                0,
+                &[
+                    "b: APT27 hits telcos",
+                    "a: Telecom outage in Thailand",
+                    "a: APT27 and APT41 target telcos",
+                ],
+                3,
+                4,
+            ),
+            (Sectors, "Energy", 5, 0, &[], 0, 0),
+            // The same name in another category is another entity.
+            (Sectors, "APT27", 5, 0, &[], 0, 0),
+        ];
+        for &(category, name, limit, now, latest, last_7, last_30) in cases {
+            let m = store.mentions(category, name, limit, at(now)).unwrap();
+            let got = (listed(&m.latest), m.last_7_days, m.last_30_days);
+            let want = (
+                latest.iter().map(|s| s.to_string()).collect(),
+                last_7,
+                last_30,
+            );
+            assert_eq!(got, want, "{category:?} {name} {now}");
+        }
+    }
+
+    /// A store of articles with text: (key, title, summary, content), in id order.
+    fn texts(articles: &[(&str, &str, &str, &str)]) -> Store {
+        let mut store = Store::in_memory().unwrap();
+        for (n, &(key, title, summary, content)) in articles.iter().enumerate() {
+            let url = format!("https://n.test/{key}");
+            let mut it = item("a", key, Some(&url), Some(n as i64));
+            (it.title, it.summary, it.content) = (title.into(), summary.into(), content.into());
+            commit(&mut store, &[it], &Default::default());
+        }
+        store
+    }
+
+    fn library() -> Store {
+        texts(&[
+            (
+                "s1",
+                "Emissary Panda returns",
+                "Espionage against telecom carriers.",
+                "",
+            ),
+            (
+                "s2",
+                "Weekly roundup",
+                "Many stories.",
+                "This week TG-3390 was seen again, and Emissary Panda tooling appeared in \
+                 ransomware incidents.",
+            ),
+            (
+                "s3",
+                "Ransomware hits hospitals",
+                "LockBit affiliates encrypted systems.",
+                "",
+            ),
+            (
+                "s4",
+                "Patch Tuesday",
+                "Fixes for Exchange and the o'brien bug.",
+                "",
+            ),
+        ])
+    }
+
+    fn titles(hits: &[SearchHit]) -> Vec<&str> {
+        hits.iter().map(|h| h.article.title.as_str()).collect()
+    }
+
+    #[test]
+    fn search_understands_what_users_type() {
+        let store = library();
+        let cases: &[(&str, &[&str])] = &[
+            ("espionage", &["Emissary Panda returns"]),
+            ("tooling", &["Weekly roundup"]),
+            ("TOOLING", &["Weekly roundup"]),
+            ("TG-3390", &["Weekly roundup"]),
+            ("tg 3390", &["Weekly roundup"]),
+            ("TG-3390 telecom", &[]),
+            ("3390-TG", &[]),
+            // Title matches first.
+            (
+                r#""Emissary Panda""#,
+                &["Emissary Panda returns", "Weekly roundup"],
+            ),
+            (r#""panda emissary""#, &[]),
+            ("ransom*", &["Ransomware hits hospitals", "Weekly roundup"]),
+            ("ransom", &[]),
+            ("apt27 OR hospitals", &["Ransomware hits hospitals"]),
+            ("ransomware NOT lockbit", &["Weekly roundup"]),
+            ("(lockbit OR exchange) patch", &["Patch Tuesday"]),
+            ("o'brien", &["Patch Tuesday"]),
+            ("exchange.", &["Patch Tuesday"]),
+            ("title:patch", &[]),
+            ("nothing-like-this", &[]),
+        ];
+        for (query, want) in cases {
+            let hits = store.search(query, 10).unwrap();
+            assert_eq!(titles(&hits), *want, "{query:?}");
+        }
+        assert_eq!(
+            titles(&store.search("ransom*", 1).unwrap()),
+            ["Ransomware hits hospitals"]
+        );
+        assert!(store.search("ransom*", 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn title_matches_rank_above_body_only_matches() {
+        let long = "Lazarus moved funds. ".repeat(5) + &"Filler words about nothing. ".repeat(20);
+        let store = texts(&[
+            ("body-many", "Crypto heist", "Lazarus again.", &long),
+            (
+                "title",
+                "Lazarus steals crypto",
+                "A new heist.",
+                &"Filler. ".repeat(60),
+            ),
+            (
+                "summary",
+                "Weekly roundup",
+                "Lazarus, Kimsuky and more.",
+                "",
+            ),
+            (
+                "body",
+                "Another roundup",
+                "",
+                "In other news, Lazarus was seen.",
+            ),
+        ]);
+        let hits = store.search("lazarus", 10).unwrap();
+        assert_eq!(titles(&hits)[0], "Lazarus steals crypto");
+        assert_eq!(hits.len(), 4);
+    }
+
+    #[test]
+    fn snippets_mark_matches_in_the_best_column() {
+        let long = (0..60)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let long = long.replace("w30", "Sandworm");
+        let store = texts(&[
+            (
+                "short",
+                "Weekly roundup",
+                "",
+                "Emissary Panda tooling appeared.",
+            ),
+            ("long", "Grid attack", "", &long),
+            ("title", "Sandworm strikes", "", ""),
+        ]);
+        let cases: &[(&str, &[&str])] = &[
+            ("tooling", &["Emissary Panda \u{2}tooling\u{3} appeared."]),
+            (
+                r#""emissary panda""#,
+                &["\u{2}Emissary Panda\u{3} tooling appeared."],
+            ),
+            (
+                "sandworm",
+                &[
+                    "\u{2}Sandworm\u{3} strikes",
+                    "…w19 w20 w21 w22 w23 w24 w25 w26 w27 w28 w29 \u{2}Sandworm\u{3} w31 w32 w33 \
+                     w34 w35 w36 w37 w38 w39 w40 w41 w42…",
+                ],
+            ),
+        ];
+        for (query, want) in cases {
+            let hits = store.search(query, 10).unwrap();
+            let got: Vec<&str> = hits.iter().map(|h| h.snippet.as_str()).collect();
+            assert_eq!(got, *want, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn search_ranks_only_the_newest_matches() {
+        let store = texts(&[
+            ("old", "Beacon beacon beacon", "", ""),
+            ("1", "One", "", "A beacon."),
+            ("2", "Two", "", "A beacon."),
+            ("3", "Three", "", "A beacon."),
+        ]);
+        let window = |w| {
+            let hits = search_fts5(&store.conn, r#""beacon""#, 10, w).unwrap();
+            let mut got = titles(&hits)
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>();
+            got.sort();
+            got
+        };
+        assert_eq!(window(3), ["One", "Three", "Two"]);
+        assert_eq!(window(4), ["Beacon beacon beacon", "One", "Three", "Two"]);
+        assert_eq!(window(0), Vec::<String>::new());
+        let hits = store.search("beacon", 10).unwrap();
+        assert_eq!(titles(&hits)[0], "Beacon beacon beacon");
+    }
+
+    #[test]
+    fn search_lists_an_article_in_two_feeds_once() {
+        let mut store = Store::in_memory().unwrap();
+        for feed in ["a", "b"] {
+            let mut it = item(feed, "k", Some("https://n.test/same"), Some(0));
+            it.title = "Volt Typhoon in water utilities".into();
+            commit(&mut store, &[it], &Default::default());
+        }
+        let hits = store.search("typhoon", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+    }
+
+    #[test]
+    fn bad_queries_say_why_in_a_sentence() {
+        let store = library();
+        let tail = r#"; put phrases in "double quotes" and use AND, OR, NOT in capitals"#;
+        let cases = [
+            ("", "nothing to search for"),
+            ("  - ", "nothing to search for"),
+            (r#""Emissary Panda"#, "unbalanced double quote"),
+            ("(apt27 OR apt41", "a ( without a matching )"),
+            ("apt27)", "a ) without a matching ("),
+            ("()", "empty parentheses"),
+            ("apt27 OR", "OR needs something to search for on each side"),
+            (
+                "AND apt27",
+                "AND needs something to search for on each side",
+            ),
+            (
+                "NOT apt27",
+                "NOT needs something to search for on each side",
+            ),
+            (
+                "apt27 AND NOT china",
+                "NOT needs something to search for on each side",
+            ),
+        ];
+        for (query, reason) in cases {
+            let err = store.search(query, 10).unwrap_err();
+            assert!(
+                matches!(err, StoreError::BadQuery { .. }),
+                "{query:?}: {err:?}"
+            );
+            assert_eq!(err.to_string(), format!("bad search query: {reason}{tail}"));
+        }
+    }
+
+    #[test]
+    fn fts5_errors_are_bad_queries_too() {
+        let store = library();
+        let cases = [
+            (r#""a" AND"#, r#"fts5: syntax error near """#),
+            ("nosuchcolumn : a", "no such column: nosuchcolumn"),
+        ];
+        for (fts, reason) in cases {
+            let err = search_fts5(&store.conn, fts, 10, 10).unwrap_err();
+            assert!(
+                matches!(&err, Fault::BadQuery(r) if r == reason),
+                "{fts}: {err:?}"
+            );
+        }
+    }
+
+    /// The plan of `sql` as SQLite prints it, one line per step.
+    fn plan(conn: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(args, |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn lookups_walk_their_indexes() {
+        let store = news();
+        let conn = &store.conn;
+        let walk = "SEARCH m USING COVERING INDEX item_mentions_by_time \
+                    (category=? AND name=? AND at>?)";
+        let also = "SEARCH x USING PRIMARY KEY (category=? AND name=? AND item_id=?)";
+        let item = "SEARCH i USING INTEGER PRIMARY KEY (rowid=?)";
+        let (a, s, r, t) = (&"actor", &"sector", &"region", &"");
+        let cases: Vec<(String, Vec<&dyn rusqlite::ToSql>, Vec<&str>)> = vec![
+            (mentions_sql(1), vec![a, &"APT27", t], vec![walk, item]),
+            (
+                mentions_sql(2),
+                vec![a, &"APT27", t, s, &"Energy"],
+                vec![walk, "CORRELATED SCALAR SUBQUERY 1", also, item],
+            ),
+            (
+                mentions_sql(3),
+                vec![a, &"APT27", t, s, &"Energy", r, &"Europe"],
+                vec![
+                    walk,
+                    "CORRELATED SCALAR SUBQUERY 1",
+                    also,
+                    "CORRELATED SCALAR SUBQUERY 2",
+                    also,
+                    item,
+                ],
+            ),
+            (
+                any_sql(),
+                vec![t],
+                vec!["SEARCH i USING INDEX items_by_time (<expr>>?)"],
+            ),
+            (
+                COUNT_SQL.into(),
+                vec![a, &"APT27", t, t],
+                vec![
+                    "SEARCH item_mentions USING COVERING INDEX item_mentions_by_time \
+                      (category=? AND name=? AND at>?)",
+                ],
+            ),
+            (
+                PROBE_SQL.into(),
+                vec![a, &"APT27", t, &10],
+                vec![
+                    "CO-ROUTINE (subquery-1)",
+                    "SEARCH item_mentions USING COVERING INDEX item_mentions_by_time \
+                     (category=? AND name=? AND at>?)",
+                    "SCAN (subquery-1)",
+                ],
+            ),
+        ];
+        for (sql, args, want) in &cases {
+            assert_eq!(plan(conn, sql, args), *want, "{sql}");
+        }
+        // FTS5 answers MATCH, rowid >= and ORDER BY rank itself (its index string encodes
+        // which); each kept row costs one item lookup, and nothing is sorted again.
+        let got = plan(conn, &search_sql(), &[&r#""apt27""#, &0, &10]);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0], "CO-ROUTINE f");
+        assert!(
+            got[1].starts_with("SCAN items_fts VIRTUAL TABLE INDEX "),
+            "{got:?}"
+        );
+        assert_eq!(got[2..], ["SCAN f", item]);
+    }
+
+    use proptest::prelude::*;
+
+    const PIECES: &[&str] = &[
+        "AND", "OR", "NOT", "NEAR", "(", ")", "\"", "*", "-", ":", "^", "+", "'", ".", "apt27",
+        "TG-3390", "panda", "ransom*", "title:", "{title}", "NEAR(", ",", "é", "\u{1a}",
+    ];
+
+    proptest! {
+        #[test]
+        fn any_text_searches_or_is_a_bad_query(
+            parts in proptest::collection::vec((0..PIECES.len(), any::<bool>()), 0..12)
+        ) {
+            let store = library();
+            let mut query = String::new();
+            for (i, space) in parts {
+                query.push_str(PIECES[i]);
+                if space {
+                    query.push(' ');
+                }
+            }
+            match store.search(&query, 5) {
+                Ok(_) | Err(StoreError::BadQuery { .. }) => {}
+                Err(e) => panic!("{query:?}: {e}"),
+            }
+        }
+
+        #[test]
+        fn any_checked_query_runs(text in "\\PC{0,60}") {
+            let store = library();
+            if let Ok(fts) = search_query::to_fts5(&text) {
+                prop_assert!(search_fts5(&store.conn, &fts, 5, 100).is_ok(), "{text:?} -> {fts}");
+            }
+        }
     }
 }

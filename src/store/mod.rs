@@ -385,6 +385,78 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_sees_the_writer_and_cannot_write() {
+        let (_dir, path) = temp_db();
+        assert!(Store::open_reader(&path).unwrap().is_none());
+        assert!(!path.exists(), "a reader creates nothing");
+
+        let mut writer = Store::open(&path).unwrap();
+        let reader = Store::open_reader(&path).unwrap().unwrap();
+        let since = RecentFilter {
+            actor: None,
+            sector: None,
+            region: None,
+            since: at(-60),
+            limit: 10,
+        };
+        assert!(reader.recent(&since).unwrap().is_empty());
+        seed_feed(&mut writer, "a", 2);
+        assert_eq!(reader.recent(&since).unwrap().len(), 2);
+        seed_feed(&mut writer, "b", 1);
+        assert_eq!(reader.counts().unwrap().items, 3);
+
+        let query_only: i64 = reader
+            .conn
+            .pragma_query_value(None, "query_only", |r| r.get(0))
+            .unwrap();
+        assert_eq!(query_only, 1);
+        let mut reader = reader;
+        let batch = items("c", 1);
+        let err = reader
+            .commit_poll(&poll("c", &batch, SeedMode::AlertAll), &mut |_| vec![])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "database {}: cannot commit poll: attempt to write a readonly database",
+                path.display()
+            )
+        );
+        assert_eq!(writer.counts().unwrap().items, 3);
+
+        // With the writer gone (the last to close removes the WAL files), a reader still
+        // opens.
+        drop(reader);
+        drop(writer);
+        let wal = path.with_extension("db-wal");
+        assert!(!wal.exists(), "{}", wal.display());
+        let reader = Store::open_reader(&path).unwrap().unwrap();
+        assert_eq!(reader.recent(&since).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_reader_needs_the_current_schema() {
+        let (_dir, path) = temp_db();
+        let store = Store::open(&path).unwrap();
+        store
+            .conn
+            .pragma_update(None, "user_version", schema::VERSION - 1)
+            .unwrap();
+        drop(store);
+        let err = Store::open_reader(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "database {}: cannot open for lookups: schema version {}, not {}; start the \
+                 daemon (or `once`) to migrate it",
+                path.display(),
+                schema::VERSION - 1,
+                schema::VERSION
+            )
+        );
+    }
+
+    #[test]
     fn errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         // A folder where the file should be.
