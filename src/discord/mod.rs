@@ -99,8 +99,9 @@ impl Discord {
         // like a hang (and sends the token there): ask first and say what is wrong.
         if let Err(e) = rest.http.get_gateway().await {
             let msg = format!(
-                "{}/api/v10/gateway did not answer ({e}); check discord.api_base and the network",
-                api_base.as_str().trim_end_matches('/')
+                "{}/api/v10/gateway did not answer ({}); check discord.api_base and the network",
+                api_base.as_str().trim_end_matches('/'),
+                rest::causes(&e)
             );
             if is_discord(api_base) {
                 tracing::warn!(error = %msg, "discord gateway discovery failed; serenity will retry");

@@ -106,7 +106,7 @@ fn transient(reason: String) -> SendError {
 
 /// An error with its causes ("error sending request: connection refused"): serenity's
 /// and reqwest's top-level messages alone say nothing useful.
-fn causes(e: &dyn std::error::Error) -> String {
+pub(super) fn causes(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {

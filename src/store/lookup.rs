@@ -67,13 +67,9 @@ pub struct SearchHit {
 /// enough to tell a rare name from a common one without reading all of either.
 const SELECTIVITY_PROBE: i64 = 2_000;
 
-/// `/search` ranks only the newest this many matches. FTS5 computes bm25 for every match
-/// before it sorts (`ORDER BY rank LIMIT n` still ranks them all), so a common word in
-/// 100,000 articles would cost far more than a reply may; in news, recent is relevant.
-const SEARCH_WINDOW: usize = 1_000;
-
-/// Title matters most: an article named after the query is about it.
-const BM25: &str = "bm25(10.0, 2.0, 1.0)";
+/// `/search` ranks only the newest this many matches: a common word in 100,000 articles
+/// would otherwise cost more than a reply may, and in news, recent is relevant.
+const SEARCH_WINDOW: usize = 300;
 
 /// Items mentioning ?1/?2 (category, name) since ?3, and since ?4 (a later time).
 const COUNT_SQL: &str = "SELECT count(*), count(*) FILTER (WHERE at >= ?4) FROM item_mentions
@@ -130,8 +126,8 @@ impl Store {
         read().map_err(|f| f.at(&self.path, "count mentions"))
     }
 
-    /// Full-text search of titles, summaries and contents: at most `limit` hits, best
-    /// first (bm25, the title weighted highest) among the newest matches. `query` is what
+    /// Full-text search of titles, summaries and contents: at most `limit` hits among the
+    /// newest matches, those with the query in their title first, then newest first. `query` is what
     /// the user typed; one FTS5 cannot run is a `StoreError::BadQuery` saying why.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
         let run = || -> Result<Vec<SearchHit>, Fault> {
@@ -276,13 +272,27 @@ fn search_fts5(
     };
     // A few extra rows make up for copies of one article in several feeds.
     let fetch = limit.min(window) + 5;
-    let mut stmt = conn.prepare_cached(&search_sql())?;
-    let mut rows = stmt.query(params![fts, floor, fetch]).map_err(bad_query)?;
+    // Articles with the query in their title first, then the rest, newest first. bm25
+    // would cost a pass over every article containing each phrase (to weigh it), which
+    // for a phrase of common words is most of a reply's time budget.
+    let title = format!("{{title}} : ({fts})");
+    let ids: Vec<i64> = {
+        let mut stmt = conn.prepare_cached(RANK_SQL)?;
+        let rows = stmt
+            .query_map(params![fts, floor, fetch, title], |r| r.get(0))
+            .map_err(bad_query)?;
+        rows.collect::<Result<_, _>>().map_err(bad_query)?
+    };
+    let mut stmt = conn.prepare_cached(&hit_sql())?;
     let mut out = Vec::new();
     let mut urls = HashSet::new();
-    while out.len() < limit {
-        let Some(row) = rows.next().map_err(bad_query)? else {
+    for id in ids {
+        if out.len() == limit {
             break;
+        }
+        let mut rows = stmt.query(params![fts, id]).map_err(bad_query)?;
+        let Some(row) = rows.next().map_err(bad_query)? else {
+            continue;
         };
         let article = article(row)?;
         if article.url.as_ref().is_none_or(|u| urls.insert(u.clone())) {
@@ -295,18 +305,20 @@ fn search_fts5(
     Ok(out)
 }
 
-/// The ranked search over a rowid window. Snippets are computed only for the rows the
-/// inner LIMIT keeps (the subquery is not flattened into the join).
-fn search_sql() -> String {
+/// Matches ?1 in the window from rowid ?2: title matches (?4) first, then newest first.
+/// The title subquery runs once, bounded by the same window.
+const RANK_SQL: &str = "SELECT rowid FROM items_fts
+     WHERE items_fts MATCH ?1 AND rowid >= ?2
+     ORDER BY rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?4 AND rowid >= ?2) DESC,
+              rowid DESC
+     LIMIT ?3";
+
+/// One hit: the article and its snippet from the best matching column.
+fn hit_sql() -> String {
     format!(
-        "SELECT {ARTICLE_COLUMNS}, f.snippet
-         FROM (SELECT rowid AS id, rank,
-                      snippet(items_fts, -1, char(2), char(3), '…', 24) AS snippet
-               FROM items_fts
-               WHERE items_fts MATCH ?1 AND rank MATCH '{BM25}' AND rowid >= ?2
-               ORDER BY rank LIMIT ?3) AS f
-         JOIN items AS i ON i.id = f.id
-         ORDER BY f.rank"
+        "SELECT {ARTICLE_COLUMNS}, snippet(items_fts, -1, char(2), char(3), '…', 24)
+         FROM items_fts JOIN items AS i ON i.id = items_fts.rowid
+         WHERE items_fts MATCH ?1 AND items_fts.rowid = ?2"
     )
 }
 
@@ -968,16 +980,32 @@ mod tests {
         for (sql, args, want) in &cases {
             assert_eq!(plan(conn, sql, args), *want, "{sql}");
         }
-        // FTS5 answers MATCH, rowid >= and ORDER BY rank itself (its index string encodes
-        // which); each kept row costs one item lookup, and nothing is sorted again.
-        let got = plan(conn, &search_sql(), &[&r#""apt27""#, &0, &10]);
-        assert_eq!(got.len(), 4, "{got:?}");
-        assert_eq!(got[0], "CO-ROUTINE f");
+        // FTS5 answers MATCH and rowid >= itself; the title subquery runs once; each hit
+        // is one FTS5 row by rowid and one item lookup.
+        let got = plan(
+            conn,
+            RANK_SQL,
+            &[&r#""apt27""#, &0, &10, &r#"{title} : ("apt27")"#],
+        );
         assert!(
-            got[1].starts_with("SCAN items_fts VIRTUAL TABLE INDEX "),
+            got[0].starts_with("SCAN items_fts VIRTUAL TABLE INDEX "),
             "{got:?}"
         );
-        assert_eq!(got[2..], ["SCAN f", item]);
+        assert!(
+            got.iter().any(|l| l.starts_with("LIST SUBQUERY")),
+            "{got:?}"
+        );
+        // The hit: the item by its id, and FTS5 constrained to that rowid (`0:=`).
+        let got = plan(conn, &hit_sql(), &[&r#""apt27""#, &1]);
+        assert!(
+            got.contains(&"SEARCH i USING INTEGER PRIMARY KEY (rowid=?)".to_string()),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|l| l.starts_with("SCAN items_fts VIRTUAL TABLE INDEX 0:=")),
+            "{got:?}"
+        );
     }
 
     use proptest::prelude::*;

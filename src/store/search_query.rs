@@ -9,8 +9,8 @@
 
 /// Deeper nesting is no real query, and FTS5's parser has a fixed stack.
 const MAX_DEPTH: usize = 8;
-/// Each term costs a walk of its whole doclist (bm25 counts the articles holding it):
-/// 16 common words cost about 50 ms over 100,000 articles. Discord would allow hundreds.
+/// Each term costs a walk of its doclist within the search window; 16 OR'ed common words
+/// stay within a reply's budget over 100,000 articles. Discord would allow hundreds.
 const MAX_TERMS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
