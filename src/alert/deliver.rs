@@ -88,6 +88,21 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(secs.min(60))
 }
 
+/// Run `f` on the shared store off the async workers (SQLite blocks); `None` if it
+/// panicked. A poisoned lock is taken anyway: the store's own transactions keep it whole.
+pub async fn on_store<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    f: impl FnOnce(&mut Store) -> T + Send + 'static,
+) -> Option<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s)
+    })
+    .await
+    .ok()
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pass {
@@ -142,13 +157,7 @@ impl<S: Sink> Outbox<S> {
         &self,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> Option<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut s)
-        })
-        .await
-        .ok()
+        on_store(&self.store, f).await
     }
 
     fn pause(&mut self, channel: Option<ChannelId>, global: bool, until: Instant) {

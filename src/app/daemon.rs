@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::lookups::AppLookups;
-use crate::alert::deliver::Outbox;
+use crate::alert::deliver::{on_store, Outbox};
 use crate::alert::notice::{Notice, NoticeKind};
 use crate::alert::render::{self, Format};
 use crate::catalog::Catalog;
@@ -127,13 +127,7 @@ impl Ctx {
         self: &Arc<Self>,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> Option<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut s)
-        })
-        .await
-        .ok()
+        on_store(&self.store, f).await
     }
 }
 
