@@ -384,3 +384,58 @@ fn latency_from_poll_to_post_over_100_alerts() {
     assert_eq!(titles(&fake, ACTORS).len(), 101);
     assert!(d.stop(10).success());
 }
+
+#[test]
+fn feed_health_and_a_rejected_reload_reach_the_status_channel() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = FeedServer::start();
+    let fake = FakeDiscord::start();
+    server.set("news", feed(&[apt27(1)]), "application/rss+xml");
+    config(
+        dir.path(),
+        &fake,
+        &[("News", server.url("news")), ("Broken", server.url("gone"))],
+        &rules(),
+    );
+    // Report a failing feed after its second failure.
+    let path = dir.path().join("threatwatch.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(
+        &path,
+        text.replacen("[poller]\n", "[poller]\nfail_notice_after = 2\n", 1),
+    )
+    .expect("config");
+    let d = start(dir.path());
+    let headline = |f: &FakeDiscord, want: &str| {
+        f.messages(STATUS)
+            .iter()
+            .any(|m| m["embeds"][0]["title"] == json!(want))
+    };
+    wait(&d, &fake, 30, "the failing notice", |f| {
+        headline(f, "Feed \"Broken\" failing")
+    });
+    server.set("gone", feed(&[apt27(2)]), "application/rss+xml");
+    wait(&d, &fake, 30, "the recovered notice", |f| {
+        headline(f, "Feed \"Broken\" recovered")
+    });
+    std::fs::write(&path, "[[feeds]]\nname = 1\n").expect("break the config");
+    d.signal("HUP");
+    wait(&d, &fake, 30, "the rejected reload notice", |f| {
+        f.messages(STATUS).iter().any(|m| {
+            m["embeds"][0]["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Config reload rejected: "))
+        })
+    });
+    let notices = fake.messages(STATUS);
+    assert_eq!(notices.len(), 3, "{notices:?}");
+    let failing = notices[0]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        failing.starts_with("2 consecutive failures, last: HTTP 404 Not Found"),
+        "{failing}"
+    );
+    assert_eq!(notices[1]["embeds"][0]["color"], json!(0x2EA043));
+    assert!(d.stop(10).success());
+}
