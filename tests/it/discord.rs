@@ -439,3 +439,32 @@ fn feed_health_and_a_rejected_reload_reach_the_status_channel() {
     assert_eq!(notices[1]["embeds"][0]["color"], json!(0x2EA043));
     assert!(d.stop(10).success());
 }
+
+#[test]
+fn once_with_a_token_posts_what_it_found_and_a_second_once_posts_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = FeedServer::start();
+    let fake = FakeDiscord::start();
+    server.set("news", feed(&[apt27(1), apt27(2)]), "application/rss+xml");
+    config(dir.path(), &fake, &[("News", server.url("news"))], &rules());
+    let once = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_threatwatch"))
+            .args(["once", "--format", "jsonl"])
+            .current_dir(dir.path())
+            .env("DISCORD_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run once")
+    };
+    let out = once();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 2, "printed too");
+    assert_eq!(
+        titles(&fake, ACTORS),
+        ["Emissary Panda story 2", "Emissary Panda story 1"]
+    );
+    assert_eq!(fake.identifies(), 0, "once needs no gateway");
+    let out = once();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fake.messages(ACTORS).len(), 2);
+}
