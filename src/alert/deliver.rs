@@ -232,6 +232,7 @@ impl<S: Sink> Outbox<S> {
                     .ok()
             })
             .unwrap_or_default();
+        let full = batch.len() == BATCH;
         for q in batch {
             let now = Instant::now();
             let Some(channel) = q.alert.channel else {
@@ -293,8 +294,14 @@ impl<S: Sink> Outbox<S> {
             .filter(|t| **t > now)
             .min()
             .copied();
-        if !self.notices.is_empty() && pass.retry_at.is_none() {
-            pass.retry_at = Some(now + backoff(1));
+        if pass.retry_at.is_none() {
+            if full && pass.waiting > 0 {
+                // More than one batch was queued: go on at once.
+                pass.retry_at = Some(now);
+            } else if pass.waiting > 0 || !self.notices.is_empty() {
+                // Queued but not paused (a read failed, say): look again soon.
+                pass.retry_at = Some(now + backoff(1));
+            }
         }
         pass
     }

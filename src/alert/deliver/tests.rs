@@ -208,3 +208,18 @@ async fn a_paused_channels_backlog_does_not_starve_the_others() {
     let last = sink.posts().last().cloned().unwrap();
     assert_eq!((last.0, last.1.as_str()), (2, "Article guid:b-0"));
 }
+
+#[tokio::test]
+async fn more_than_a_batch_is_delivered_without_waiting_for_a_wake_up() {
+    let store = store_with(&[("a", Some(1), BATCH + 3)]);
+    let sink = Arc::new(Script::default());
+    let mut outbox = Outbox::new(sink.clone(), store.clone(), None);
+    let first = outbox.pass(&CancellationToken::new()).await;
+    assert_eq!((first.delivered, first.waiting), (BATCH, 3));
+    assert!(
+        first.retry_at.is_some_and(|t| t <= Instant::now()),
+        "at once"
+    );
+    let pass = outbox.drain(Instant::now() + Duration::from_secs(5)).await;
+    assert_eq!((pass.delivered, pass.waiting), (3, 0));
+}
