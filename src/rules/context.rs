@@ -103,6 +103,11 @@ fn prev_words<const N: usize>(text: &str, start: usize) -> ([&str; N], usize) {
 
 /// Whether `phrase` is exactly `words` joined by single spaces.
 fn is_phrase(phrase: &str, words: &[&str]) -> bool {
+    // The length settles most comparisons before any splitting.
+    let len = words.iter().map(|w| w.len()).sum::<usize>() + words.len().saturating_sub(1);
+    if phrase.len() != len {
+        return false;
+    }
     let mut parts = phrase.split(' ');
     words.iter().all(|w| parts.next() == Some(*w)) && parts.next().is_none()
 }

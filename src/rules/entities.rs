@@ -16,8 +16,64 @@ use crate::catalog::{self, ActorId, Catalog};
 use crate::model::{Entities, EntityMatch, Field, Item};
 
 use super::context;
-use super::fold::fold_term;
-use super::matcher::{Matcher, TermFlags};
+use super::fold::{self, fold_term, Folded};
+use super::matcher::{Matcher, Scratch, TermFlags};
+
+/// Buffers `detect` reuses from one field and item to the next.
+#[derive(Debug, Default)]
+struct Buffers {
+    folded: Folded,
+    scratch: Scratch,
+    /// The meanings of every occurrence, each a range of them.
+    targets: Vec<(Target, TermFlags)>,
+    occs: Vec<Occ>,
+    /// (start, end) of every catalog hit in the field being read, blockers included.
+    covered: Vec<(usize, usize)>,
+    /// `reach[k]`: the furthest end among `covered[..=k]`.
+    reach: Vec<usize>,
+    strong_actor: Vec<ActorId>,
+    strong_other: Vec<Target>,
+}
+
+/// One occurrence before weak/ambiguity judgement.
+#[derive(Debug)]
+struct Occ {
+    /// Its place in the order occurrences were found in.
+    seq: usize,
+    /// Range of its meanings in `Buffers::targets`.
+    targets: std::ops::Range<usize>,
+    field: Field,
+    /// Byte range in the field, as written.
+    start: usize,
+    end: usize,
+    /// Context next to the occurrence makes a weak actor alias count.
+    actor_context: bool,
+    /// A vendor designation no catalog knows (then it has no targets).
+    designation: Option<catalog::scheme::Designation>,
+}
+
+impl Buffers {
+    /// Let go of buffers a very long text grew, so a thread does not keep them, and of
+    /// the last item's designations.
+    fn trim(&mut self) {
+        const KEEP: usize = 1 << 20;
+        self.occs.clear();
+        if self.folded.capacity() > KEEP || self.scratch.capacity() > KEEP {
+            *self = Buffers::default();
+        }
+    }
+}
+
+/// Whether `start..end` overlaps one of `spans` (sorted by start), given `reach[k]`, the
+/// furthest end among `spans[..=k]`: the spans starting before `end` are a prefix.
+fn overlaps_sorted(spans: &[(usize, usize)], reach: &[usize], start: usize, end: usize) -> bool {
+    let k = spans.partition_point(|&(s, _)| s < end);
+    k > 0 && reach[k - 1] > start
+}
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::new(Buffers::default());
+}
 
 /// What a term means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -224,19 +280,41 @@ impl Detector {
 
     /// Find every entity `item` mentions.
     pub fn detect(&self, item: &Item) -> Found {
-        // Per-occurrence records before weak/ambiguity judgement.
-        struct Occ<'a> {
-            targets: Vec<(Target, TermFlags)>,
-            field: Field,
-            start: usize,
-            form: &'a str,
-            /// Context next to the occurrence makes a weak actor alias count.
-            actor_context: bool,
-            /// A vendor designation no catalog knows (then `targets` is empty).
-            designation: Option<catalog::scheme::Designation>,
-        }
-        let mut occs: Vec<Occ<'_>> = Vec::new();
-        let mut covered: Vec<(Field, usize, usize)> = Vec::new();
+        // Each thread reuses one set of buffers, so a field costs no allocation of its
+        // size; a fresh set stands in should they ever be in use already.
+        BUFFERS
+            .try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut b) => {
+                    let found = self.detect_with(item, &mut b);
+                    b.trim();
+                    found
+                }
+                Err(_) => self.detect_with(item, &mut Buffers::default()),
+            })
+            .unwrap_or_else(|_| self.detect_with(item, &mut Buffers::default()))
+    }
+
+    fn detect_with(&self, item: &Item, buffers: &mut Buffers) -> Found {
+        let Buffers {
+            folded,
+            scratch,
+            targets,
+            occs,
+            covered,
+            reach,
+            strong_actor,
+            strong_other,
+        } = buffers;
+        targets.clear();
+        occs.clear();
+        strong_actor.clear();
+        strong_other.clear();
+        let text_of = |field: Field| match field {
+            Field::Title => item.title.as_str(),
+            Field::Summary => item.summary.as_str(),
+            Field::Content => item.content.as_str(),
+        };
+        let mut hits = Vec::new();
         for (field, text) in [
             (Field::Title, item.title.as_str()),
             (Field::Summary, item.summary.as_str()),
@@ -245,29 +323,32 @@ impl Detector {
             if text.is_empty() {
                 continue;
             }
-            let (folded, hits) = self.matcher.find(text);
+            fold::fold_into(text, folded);
+            hits.clear();
+            covered.clear();
+            self.matcher
+                .find_folded_into(text, folded, scratch, &mut hits);
             let mut i = 0;
             while i < hits.len() {
                 // Group hits on the same span: one occurrence, several meanings.
                 let (s, e, fs, fe) = (hits[i].start, hits[i].end, hits[i].fstart, hits[i].fend);
-                let mut targets = Vec::new();
+                let t0 = targets.len();
                 while i < hits.len() && hits[i].start == s && hits[i].end == e {
                     let (t, fl) = (*hits[i].payload, hits[i].flags);
                     // Two spellings of one name ("LuckyMouse", "Lucky Mouse") are one meaning.
-                    match targets
-                        .iter_mut()
-                        .find(|(x, _): &&mut (Target, TermFlags)| *x == t)
-                    {
+                    match targets[t0..].iter_mut().find(|(x, _)| *x == t) {
                         Some((_, have)) => have.weak &= fl.weak,
                         None => targets.push((t, fl)),
                     }
                     i += 1;
                 }
-                covered.push((field, s, e));
-                if targets.iter().any(|(t, _)| *t == Target::Blocker) {
+                covered.push((s, e));
+                let these = &targets[t0..];
+                if these.iter().any(|(t, _)| *t == Target::Blocker) {
+                    targets.truncate(t0);
                     continue;
                 }
-                let actor_context = targets.iter().any(|(t, fl)| match t {
+                let actor_context = these.iter().any(|(t, fl)| match t {
                     Target::Actor(id) if fl.weak => {
                         context::has_actor_qualifier(&folded.text, fs, fe)
                             || context::has_origin_before(&folded.text, fs, &self.origin_terms[*id])
@@ -278,67 +359,80 @@ impl Detector {
                     _ => false,
                 });
                 occs.push(Occ {
-                    targets,
+                    seq: occs.len(),
+                    targets: t0..targets.len(),
                     field,
                     start: s,
-                    form: &text[s..e],
+                    end: e,
                     actor_context,
                     designation: None,
                 });
             }
-            // Designations the catalog does not know, outside catalog hits.
-            for d in catalog::scheme::find(text) {
-                let inside = covered
-                    .iter()
-                    .any(|&(f, s, e)| f == field && s < d.end && d.start < e);
-                if inside {
-                    continue;
+            // Designations the catalog does not know, outside catalog hits. Hits come
+            // in order of start, so the ones starting before a range end are a prefix.
+            reach.clear();
+            reach.extend(covered.iter().scan(0, |m, &(_, e)| {
+                *m = e.max(*m);
+                Some(*m)
+            }));
+            let in_order = covered.is_sorted_by_key(|&(s, _)| s);
+            let inside = |start: usize, end: usize| {
+                if in_order {
+                    overlaps_sorted(covered, reach, start, end)
+                } else {
+                    covered.iter().any(|&(s, e)| s < end && start < e)
                 }
+            };
+            for d in catalog::scheme::find_except(text, inside) {
                 if let Some(id) = self.catalog.actor_id(&d.name) {
                     // Known under a spelling the text split differently ("APT 27").
+                    let t0 = targets.len();
+                    targets.push((Target::Actor(id), TermFlags::default()));
                     occs.push(Occ {
-                        targets: vec![(Target::Actor(id), TermFlags::default())],
+                        seq: occs.len(),
+                        targets: t0..targets.len(),
                         field,
                         start: d.start,
-                        form: &text[d.start..d.end],
+                        end: d.end,
                         actor_context: false,
                         designation: None,
                     });
                     continue;
                 }
                 occs.push(Occ {
-                    targets: Vec::new(),
+                    seq: occs.len(),
+                    targets: 0..0,
                     field,
                     start: d.start,
-                    form: &text[d.start..d.end],
+                    end: d.end,
                     actor_context: false,
                     designation: Some(d),
                 });
             }
         }
-        occs.sort_by_key(|o| (o.field, o.start));
+        // Occurrences at one place keep the order they were found in (as a stable sort
+        // would; mostly they are found in order already).
+        if !occs.is_sorted_by_key(|o| (o.field, o.start)) {
+            occs.sort_unstable_by_key(|o| (o.field, o.start, o.seq));
+        }
+        let actor_of = |(t, fl): &(Target, TermFlags)| match t {
+            Target::Actor(id) => Some((*id, *fl)),
+            _ => None,
+        };
 
         // Strong mentions first: what counts without context.
         let mut found = Found::default();
-        let mut strong_actor: BTreeSet<ActorId> = BTreeSet::new();
-        let mut strong_other: BTreeSet<Target> = BTreeSet::new();
-        for o in &occs {
-            let actors: Vec<ActorId> = o
-                .targets
-                .iter()
-                .filter_map(|(t, _)| match t {
-                    Target::Actor(id) => Some(*id),
-                    _ => None,
-                })
-                .collect();
-            for (t, fl) in &o.targets {
+        for o in occs.iter() {
+            let these = &targets[o.targets.clone()];
+            let one_actor = these.iter().filter_map(actor_of).count() == 1;
+            for (t, fl) in these {
                 match t {
-                    Target::Actor(id) if actors.len() == 1 && (!fl.weak || o.actor_context) => {
-                        strong_actor.insert(*id);
+                    Target::Actor(id) if one_actor && (!fl.weak || o.actor_context) => {
+                        strong_actor.push(*id);
                     }
                     Target::Actor(_) | Target::Blocker => {}
                     other if !fl.weak => {
-                        strong_other.insert(*other);
+                        strong_other.push(*other);
                     }
                     _ => {}
                 }
@@ -347,13 +441,13 @@ impl Detector {
         // Two different weak names of one actor vouch for each other: an article about
         // the metal does not also say "Soft Cell", one about the band not "Gallium".
         let mut weak_names: BTreeMap<ActorId, BTreeSet<String>> = BTreeMap::new();
-        for o in &occs {
-            if let [(Target::Actor(id), fl)] = o.targets.as_slice() {
+        for o in occs.iter() {
+            if let [(Target::Actor(id), fl)] = &targets[o.targets.clone()] {
                 if fl.weak {
                     weak_names
                         .entry(*id)
                         .or_default()
-                        .insert(catalog::name_key(o.form));
+                        .insert(catalog::name_key(&text_of(o.field)[o.start..o.end]));
                 }
             }
         }
@@ -363,64 +457,76 @@ impl Detector {
                 .filter(|(_, names)| names.len() >= 2)
                 .map(|(id, _)| id),
         );
-        for o in &occs {
+        strong_actor.sort_unstable();
+        strong_actor.dedup();
+        strong_other.sort_unstable();
+        strong_other.dedup();
+        let is_strong_actor = |id: &ActorId| strong_actor.binary_search(id).is_ok();
+        for o in occs.iter() {
+            let form = &text_of(o.field)[o.start..o.end];
             if let Some(d) = &o.designation {
                 let e = found
                     .designations
                     .entry(d.name.clone())
                     .or_insert_with(|| (Mention::default(), d.note(), d.nexus));
-                e.0.add(o.form, o.field, o.start);
+                e.0.add(form, o.field, o.start);
                 continue;
             }
-            let actors: Vec<(ActorId, TermFlags)> = o
-                .targets
-                .iter()
-                .filter_map(|(t, fl)| match t {
-                    Target::Actor(id) => Some((*id, *fl)),
-                    _ => None,
-                })
-                .collect();
+            let these = &targets[o.targets.clone()];
+            let mut actors = these.iter().filter_map(actor_of);
+            let (first_actor, more) = (actors.next(), actors.next().is_some());
             let mut actor_taken = false;
-            if actors.len() == 1 {
-                let (id, fl) = actors[0];
-                if !fl.weak || o.actor_context || strong_actor.contains(&id) {
+            match (first_actor, more) {
+                (Some((id, fl)), false) if !fl.weak || o.actor_context || is_strong_actor(&id) => {
                     found
                         .actors
                         .entry(id)
                         .or_default()
-                        .add(o.form, o.field, o.start);
+                        .add(form, o.field, o.start);
                     actor_taken = !fl.weak || o.actor_context;
                 }
-            } else if actors.len() > 1 {
-                // Claimed by several: settled only by another mention of one claimant.
-                let settled: Vec<ActorId> = actors
-                    .iter()
-                    .map(|(id, _)| *id)
-                    .filter(|id| strong_actor.contains(id))
-                    .collect();
-                if settled.len() == 1 {
-                    found
-                        .actors
-                        .entry(settled[0])
-                        .or_default()
-                        .add(o.form, o.field, o.start);
-                    actor_taken = true;
-                } else if actors.iter().any(|(_, fl)| !fl.weak) || o.actor_context {
-                    let ids: Vec<ActorId> = actors.iter().map(|(id, _)| *id).collect();
-                    found
-                        .ambiguous
-                        .entry(ids)
-                        .or_default()
-                        .add(o.form, o.field, o.start);
-                    actor_taken = true;
+                (Some(_), true) => {
+                    // Claimed by several: settled only by another mention of one claimant.
+                    let mut settled = these
+                        .iter()
+                        .filter_map(actor_of)
+                        .map(|(id, _)| id)
+                        .filter(is_strong_actor);
+                    match (settled.next(), settled.next()) {
+                        (Some(id), None) => {
+                            found
+                                .actors
+                                .entry(id)
+                                .or_default()
+                                .add(form, o.field, o.start);
+                            actor_taken = true;
+                        }
+                        _ if these.iter().filter_map(actor_of).any(|(_, fl)| !fl.weak)
+                            || o.actor_context =>
+                        {
+                            let ids: Vec<ActorId> = these
+                                .iter()
+                                .filter_map(actor_of)
+                                .map(|(id, _)| id)
+                                .collect();
+                            found
+                                .ambiguous
+                                .entry(ids)
+                                .or_default()
+                                .add(form, o.field, o.start);
+                            actor_taken = true;
+                        }
+                        _ => {}
+                    }
                 }
+                _ => {}
             }
-            if actor_taken && actors.iter().any(|(_, fl)| fl.weak) {
+            if actor_taken && these.iter().filter_map(actor_of).any(|(_, fl)| fl.weak) {
                 // "Cuba ransomware" is the gang, not the country.
                 continue;
             }
-            for (t, fl) in &o.targets {
-                let counts = !fl.weak || strong_other.contains(t);
+            for (t, fl) in these {
+                let counts = !fl.weak || strong_other.binary_search(t).is_ok();
                 if !counts {
                     continue;
                 }
@@ -430,7 +536,7 @@ impl Detector {
                     Target::Region(i) => found.regions.entry(*i),
                     _ => continue,
                 };
-                map.or_default().add(o.form, o.field, o.start);
+                map.or_default().add(form, o.field, o.start);
             }
         }
         found
@@ -473,6 +579,46 @@ impl Detector {
             actors: actors.into_iter().map(|(_, e)| e).collect(),
             sectors: sectors.into_iter().map(|(_, e)| e).collect(),
             regions: regions.into_iter().map(|(_, e)| e).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod overlap_tests {
+    use super::overlaps_sorted;
+
+    #[test]
+    fn sorted_overlap_agrees_with_a_scan() {
+        let mut seed: u64 = 0x6c07_8965_d5a2_b9c5;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let mut spans: Vec<(usize, usize)> = (0..next() % 8)
+                .map(|_| {
+                    let s = (next() % 30) as usize;
+                    (s, s + (next() % 10) as usize)
+                })
+                .collect();
+            spans.sort_by_key(|&(s, _)| s);
+            let reach: Vec<usize> = spans
+                .iter()
+                .scan(0, |m, &(_, e)| {
+                    *m = e.max(*m);
+                    Some(*m)
+                })
+                .collect();
+            let start = (next() % 40) as usize;
+            let end = start + (next() % 10) as usize;
+            let want = spans.iter().any(|&(s, e)| s < end && start < e);
+            assert_eq!(
+                overlaps_sorted(&spans, &reach, start, end),
+                want,
+                "{spans:?} {start}..{end}"
+            );
         }
     }
 }

@@ -3,8 +3,8 @@
 //! Folding lower-cases (Unicode), applies NFKC to non-ASCII characters, turns curly
 //! quotes straight, and collapses every run of separators (spaces, hyphens, dashes,
 //! underscores, line breaks) into one space, so `TG-3390`, `TG 3390` and `tg 3390` fold
-//! alike. It keeps a map from each folded byte back to the original byte, so a match can
-//! be reported exactly as the article wrote it.
+//! alike. It keeps the way from each folded byte back to the original byte, so a match
+//! can be reported exactly as the article wrote it.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -12,17 +12,54 @@ use unicode_normalization::UnicodeNormalization;
 #[derive(Debug, Default, Clone)]
 pub struct Folded {
     pub text: String,
-    /// `map[i]` is the original byte offset of folded byte `i`; one extra entry at the
-    /// end holds the original length.
-    pub map: Vec<u32>,
+    /// Where folded bytes come from, by runs sorted by (strictly increasing) folded
+    /// offset; the first starts at 0 and the last, at `text.len()`, holds the original
+    /// length. Most text folds byte for byte, so runs are few and cost nothing per byte.
+    runs: Vec<Run>,
+}
+
+/// From folded offset `at` up to the next run, folded byte `k` comes from original byte
+/// `from + (k - at)` (`step`: ASCII folded byte for byte) or from the character at
+/// `from` (the bytes of one non-ASCII character's folding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    at: u32,
+    from: u32,
+    step: bool,
 }
 
 impl Folded {
+    /// The original byte offset of folded byte `k`, or the original length for
+    /// `k == text.len()`.
+    pub fn source(&self, k: usize) -> usize {
+        let i = self.runs.partition_point(|r| r.at as usize <= k);
+        let Some(r) = i.checked_sub(1).and_then(|i| self.runs.get(i)) else {
+            return 0;
+        };
+        if r.step {
+            r.from as usize + (k - r.at as usize)
+        } else {
+            r.from as usize
+        }
+    }
+
+    /// Bytes of text the buffers can hold without growing.
+    pub fn capacity(&self) -> usize {
+        self.text.capacity()
+    }
+
+    /// `map()[k]` is `source(k)` for every folded byte and the end: the map written out.
+    pub fn map(&self) -> Vec<u32> {
+        (0..=self.text.len())
+            .map(|k| self.source(k) as u32)
+            .collect()
+    }
+
     /// Original byte range of folded range `start..end`.
     pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
-        let s = self.map[start] as usize;
+        let s = self.source(start);
         // End is the original offset just after the last folded byte's character.
-        let e = if end == 0 { s } else { self.map[end] as usize };
+        let e = if end == 0 { s } else { self.source(end) };
         (s, e.max(s))
     }
 }
@@ -49,57 +86,179 @@ const ASCII_FOLD: [u8; 128] = {
     t
 };
 
-/// Length of the ASCII prefix of `b`, eight bytes at a time.
-fn ascii_run(b: &[u8]) -> usize {
-    let mut n = 0;
-    for chunk in b.chunks_exact(8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        if u64::from_le_bytes(w) & 0x8080_8080_8080_8080 != 0 {
-            break;
-        }
-        n += 8;
-    }
-    n + b[n..]
-        .iter()
-        .position(|x| !x.is_ascii())
-        .unwrap_or(b.len() - n)
+/// Eight copies of byte `b`.
+const fn splat(b: u8) -> u64 {
+    u64::from_le_bytes([b; 8])
 }
 
-/// Fold `s` for matching. Time is linear in the input; ASCII takes a fast path.
+const HIGH: u64 = splat(0x80);
+
+/// High bit set in each byte of `x` that is *not* zero. Exact for every byte below the
+/// first non-ASCII one: additions carry only towards later bytes.
+fn nonzero_bytes(x: u64) -> u64 {
+    // An ASCII byte plus 0x7f stays within its byte.
+    (x.wrapping_add(splat(0x7f)) | x) & HIGH
+}
+
+/// High bit set in each byte of `x` equal to ASCII `b` (exact as `nonzero_bytes`).
+fn bytes_equal(x: u64, b: u8) -> u64 {
+    !nonzero_bytes(x ^ splat(b)) & HIGH
+}
+
+/// Eight bytes at once: the high bit set in each byte that needs more than
+/// lower-casing (a control character, hyphen or underscore, or a space that collapses
+/// into the one before it; `last_space` says whether the previous folded byte was a
+/// space), and the bytes lower-cased. Exact for every byte below the first non-ASCII
+/// one.
+fn chunk(x: u64, last_space: bool) -> (u64, u64) {
+    // Bytes >= 0x20 get their high bit from adding 0x60.
+    let control = !x.wrapping_add(splat(0x60)) & HIGH;
+    let spaces = bytes_equal(x, b' ');
+    let collapsing = spaces & ((spaces << 8) | if last_space { 0x80 } else { 0 });
+    let special = control | bytes_equal(x, b'-') | bytes_equal(x, b'_') | collapsing;
+    // 'A'..='Z': at least 0x41 (0x3f added reaches 0x80) and not above 0x5a (0x25 added
+    // stays below 0x80); such bytes get 0x20 added.
+    let upper = x.wrapping_add(splat(0x3f)) & !x.wrapping_add(splat(0x25)) & HIGH;
+    (special, x | (upper >> 2))
+}
+
+/// Folded text being written, with its runs back to the original.
+struct Writer {
+    text: Vec<u8>,
+    runs: Vec<Run>,
+    /// `(at, from)` of the last run if it steps: it goes on while `i - from == k - at`.
+    stepping: Option<(usize, usize)>,
+}
+
+impl Writer {
+    /// Make sure folded bytes written from here on come from original byte `i` onwards,
+    /// one for one.
+    fn step_from(&mut self, i: usize) {
+        let k = self.text.len();
+        if self.stepping.is_none_or(|(at, from)| i - from != k - at) {
+            self.runs.push(Run {
+                at: k as u32,
+                from: i as u32,
+                step: true,
+            });
+            self.stepping = Some((k, i));
+        }
+    }
+
+    /// One ASCII byte from original offset `i`.
+    fn ascii(&mut self, i: usize, b: u8) {
+        self.step_from(i);
+        self.text.push(b);
+    }
+
+    /// Folded bytes written from here on come from the character at original offset
+    /// `i`; `end_char` closes them.
+    fn begin_char(&mut self, i: usize) {
+        self.runs.push(Run {
+            at: self.text.len() as u32,
+            from: i as u32,
+            step: false,
+        });
+        self.stepping = None;
+    }
+
+    fn end_char(&mut self) {
+        // A character that folds to nothing leaves no run behind.
+        if self
+            .runs
+            .last()
+            .is_some_and(|r| r.at as usize == self.text.len())
+        {
+            self.runs.pop();
+        }
+    }
+}
+
+/// Fold `s` for matching. Time is linear in the input; ASCII takes a fast path, eight
+/// bytes at a time where they only need lower-casing.
 pub fn fold(s: &str) -> Folded {
+    let mut f = Folded::default();
+    fold_into(s, &mut f);
+    f
+}
+
+/// `fold` into `out`, reusing its buffers.
+pub fn fold_into(s: &str, out: &mut Folded) {
     let bytes = s.as_bytes();
+    let mut text = std::mem::take(&mut out.text).into_bytes();
+    text.clear();
+    text.reserve(s.len() + 8);
+    let mut runs = std::mem::take(&mut out.runs);
+    runs.clear();
     // Built as bytes: ASCII is pushed byte by byte, other characters UTF-8 encoded, so
     // the result is valid UTF-8.
-    let mut text: Vec<u8> = Vec::with_capacity(s.len() + 8);
-    let mut map: Vec<u32> = Vec::with_capacity(s.len() + 9);
+    let mut w = Writer {
+        text,
+        runs,
+        stepping: None,
+    };
     let mut last_space = true; // trims leading separators
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
-            // A run of ASCII: written branch-free into space reserved for the whole run
-            // (a separator after a separator is written, then overwritten).
-            let run = ascii_run(&bytes[i..]);
-            let k0 = text.len();
-            text.resize(k0 + run, 0);
-            map.resize(k0 + run, 0);
-            let mut w = 0;
-            let tw = &mut text[k0..];
-            let mw = &mut map[k0..];
-            for (off, &b) in bytes[i..i + run].iter().enumerate() {
-                let out = ASCII_FOLD[usize::from(b & 0x7f)];
-                let sep = out == b' ';
-                if let (Some(t), Some(m)) = (tw.get_mut(w), mw.get_mut(w)) {
-                    *t = out;
-                    *m = (i + off) as u32;
+        // Eight bytes at a time: those that only need lower-casing are copied at once,
+        // up to the first that needs more, which is then folded on its own.
+        let mut ascii = 0; // how many bytes from `i` to fold one at a time
+        if let Some(c) = bytes.get(i..i + 8) {
+            let mut b8 = [0u8; 8];
+            b8.copy_from_slice(c);
+            let x = u64::from_le_bytes(b8);
+            let high = x & HIGH;
+            let (special, folded) = chunk(x, last_space);
+            // Bytes up to the first non-ASCII one are exact; none after it counts.
+            let stop = (special | high).trailing_zeros() as usize / 8;
+            if stop == 8 {
+                // A streak of whole chunks that fold byte for byte: one run for all.
+                w.step_from(i);
+                let mut folded = folded;
+                loop {
+                    w.text.extend_from_slice(&folded.to_le_bytes());
+                    last_space = folded >> 56 == u64::from(b' ');
+                    i += 8;
+                    let Some(c) = bytes.get(i..i + 8) else {
+                        break;
+                    };
+                    b8.copy_from_slice(c);
+                    let x = u64::from_le_bytes(b8);
+                    let (special, f) = chunk(x, last_space);
+                    if special | (x & HIGH) != 0 {
+                        break;
+                    }
+                    folded = f;
                 }
-                w += usize::from(!(sep && last_space));
-                last_space = sep;
+                continue;
             }
-            text.truncate(k0 + w);
-            map.truncate(k0 + w);
-            i += run;
+            if stop > 0 {
+                w.step_from(i);
+                let k = w.text.len();
+                w.text.extend_from_slice(&folded.to_le_bytes());
+                w.text.truncate(k + stop);
+                last_space = w.text.last() == Some(&b' ');
+                i += stop;
+                continue;
+            }
+            // The first byte needs more: fold it alone (unless it is not ASCII).
+            ascii = usize::from(high & 0x80 == 0);
+        } else {
+            while bytes.get(i + ascii).is_some_and(u8::is_ascii) {
+                ascii += 1;
+            }
+        }
+        // ASCII one byte at a time.
+        for (off, &b) in bytes[i..i + ascii].iter().enumerate() {
+            let out = ASCII_FOLD[usize::from(b & 0x7f)];
+            let sep = out == b' ';
+            if !(sep && last_space) {
+                w.ascii(i + off, out);
+            }
+            last_space = sep;
+        }
+        i += ascii;
+        if ascii > 0 || i >= bytes.len() {
             continue;
         }
         // Non-ASCII: decode one char.
@@ -107,26 +266,19 @@ pub fn fold(s: &str) -> Folded {
         let len = ch.len_utf8();
         if is_separator(ch) {
             if !last_space {
-                text.push(b' ');
-                map.push(i as u32);
+                w.begin_char(i);
+                w.text.push(b' ');
                 last_space = true;
             }
         } else {
+            w.begin_char(i);
             match ch {
-                '\u{2018}' | '\u{2019}' | '\u{201b}' | '\u{2032}' => {
-                    text.push(b'\'');
-                    map.push(i as u32);
-                }
-                '\u{201c}' | '\u{201d}' | '\u{201f}' | '\u{2033}' => {
-                    text.push(b'"');
-                    map.push(i as u32);
-                }
+                '\u{2018}' | '\u{2019}' | '\u{201b}' | '\u{2032}' => w.text.push(b'\''),
+                '\u{201c}' | '\u{201d}' | '\u{201f}' | '\u{2033}' => w.text.push(b'"'),
                 _ => {
                     let mut push = |l: char| {
                         let mut buf = [0u8; 4];
-                        let enc = l.encode_utf8(&mut buf).as_bytes();
-                        text.extend_from_slice(enc);
-                        map.extend(std::iter::repeat_n(i as u32, enc.len()));
+                        w.text.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
                     };
                     let single = std::iter::once(ch);
                     if unicode_normalization::is_nfkc_quick(single.clone())
@@ -141,14 +293,19 @@ pub fn fold(s: &str) -> Folded {
                     }
                 }
             }
+            w.end_char();
             last_space = false;
         }
         i += len;
     }
-    map.push(s.len() as u32);
-    let text = String::from_utf8(text)
+    w.runs.push(Run {
+        at: w.text.len() as u32,
+        from: s.len() as u32,
+        step: false,
+    });
+    out.text = String::from_utf8(w.text)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Folded { text, map }
+    out.runs = w.runs;
 }
 
 /// Fold a term (catalog name or alias) the same way, without the map.
@@ -163,7 +320,7 @@ mod tests {
     fn check(input: &str, expect: &str) {
         let f = fold(input);
         assert_eq!(f.text, expect);
-        assert_eq!(f.map.len(), f.text.len() + 1);
+        assert_eq!(f.map().len(), f.text.len() + 1);
     }
 
     #[test]
@@ -219,12 +376,65 @@ mod tests {
         for c in (0u32..0x3_0000).filter_map(char::from_u32) {
             let one = format!("a{c}-B");
             let f = fold(&one);
-            assert_eq!((f.text, f.map), reference(&one), "for U+{:04X}", c as u32);
+            let map = f.map();
+            assert_eq!((f.text, map), reference(&one), "for U+{:04X}", c as u32);
             all.push(c);
             all.push(' ');
         }
         let f = fold(&all);
-        assert_eq!((f.text, f.map), reference(&all));
+        let map = f.map();
+        assert_eq!((f.text, map), reference(&all));
+    }
+
+    /// Random mixes of the bytes the eight-at-a-time path treats specially (spaces,
+    /// separators, control characters, capitals, the bytes around 'A'..='Z', non-ASCII),
+    /// at every alignment, fold exactly as the per-character reference does.
+    #[test]
+    fn chunked_ascii_agrees_with_reference() {
+        let pieces = [
+            " ", "  ", "-", "_", "\n", "\t", "\r", "\u{1}", "\u{7f}", "@", "[", "`", "{", "A", "Z",
+            "a", "z", "Emissary", "PANDA", "tg", "3390", "\u{e9}", "\u{2019}", "\u{a0}",
+            "\u{ff21}", "x", ".", ",", "\u{130}", "\u{2013}",
+        ];
+        let mut seed: u64 = 0x1234_5678_9abc_def1;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // One buffer reused from text to text folds as fresh ones do.
+        let mut reused = Folded::default();
+        for _ in 0..20_000 {
+            let n = (next() % 24) as usize;
+            let mut text = String::new();
+            for _ in 0..n {
+                text.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            fold_into(&text, &mut reused);
+            assert_eq!(
+                (reused.text.clone(), reused.map()),
+                reference(&text),
+                "reused, {text:?}"
+            );
+            let f = fold(&text);
+            let map = f.map();
+            assert_eq!((f.text, map), reference(&text), "for {text:?}");
+        }
+        // Every byte value in every position of a chunk, after a space or not.
+        for b in 0u8..0x80 {
+            for at in 0..10 {
+                for lead in ["", " ", "a", "a "] {
+                    let mut text = String::from(lead);
+                    text.push_str(&"Ab c".repeat(3)[..at]);
+                    text.push(char::from(b));
+                    text.push_str("xY z-w");
+                    let f = fold(&text);
+                    let map = f.map();
+                    assert_eq!((f.text, map), reference(&text), "for {text:?}");
+                }
+            }
+        }
     }
 
     #[test]
