@@ -35,3 +35,15 @@ pub mod lookup;
 pub mod discord;
 
 pub mod app;
+
+/// A fixed-seed xorshift generator for the randomised equivalence tests: repeatable,
+/// and no dependency for a few thousand cases.
+#[cfg(test)]
+pub(crate) fn test_rng(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

@@ -749,13 +749,7 @@ mod tests {
             ",",
             "x",
         ];
-        let mut seed: u64 = 0x5851_f42d_4c95_7f2d;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng(0x5851_f42d_4c95_7f2d);
         for _ in 0..20_000 {
             let n = (next() % 12) as usize;
             let text: String = (0..n)
@@ -838,13 +832,7 @@ mod tests {
             "UNC", "Storm", "DEV", "TA", "TAG", "CL", "TGR", "APT", "FIN", "UAC", "-", " ", "C",
             "STA", "CRI", "12", "3", "\u{663}", "G", "x", "_", "(",
         ];
-        let mut seed: u64 = 0xd1b5_4a32_d192_ed03;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng(0xd1b5_4a32_d192_ed03);
         for _ in 0..50_000 {
             let n = (next() % 7) as usize;
             let text: String = (0..n)
@@ -873,13 +861,7 @@ mod tests {
             "APT 27",
             "Campaign",
         ];
-        let mut seed: u64 = 0x1405_7b7e_f767_814f;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng(0x1405_7b7e_f767_814f);
         for _ in 0..5_000 {
             let n = (next() % 8) as usize;
             let text: String = (0..n)

@@ -226,13 +226,7 @@ mod tests {
             "gang",
         ];
         let origins: Vec<String> = vec!["north korea".into(), "korean".into(), "s".into()];
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
             let n = (next() % 8) as usize;
             let mut text = String::new();

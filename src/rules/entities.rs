@@ -589,13 +589,7 @@ mod overlap_tests {
 
     #[test]
     fn sorted_overlap_agrees_with_a_scan() {
-        let mut seed: u64 = 0x6c07_8965_d5a2_b9c5;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng(0x6c07_8965_d5a2_b9c5);
         for _ in 0..20_000 {
             let mut spans: Vec<(usize, usize)> = (0..next() % 8)
                 .map(|_| {

@@ -460,13 +460,7 @@ mod tests {
 
     #[test]
     fn containment_agrees_with_pairwise_check() {
-        let mut seed: u64 = 0x853c_49e6_748f_ea9b;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng(0x853c_49e6_748f_ea9b);
         for _ in 0..5_000 {
             let n = (next() % 12) as usize;
             let mut spans: Vec<(usize, usize)> = (0..n)
