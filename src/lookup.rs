@@ -198,8 +198,8 @@ pub fn lookup(
             }),
             ActorLookup::Unknown(s) => {
                 let trimmed = name.trim();
-                match catalog::scheme::find(trimmed).into_iter().next() {
-                    Some(d) if d.start == 0 && d.end == trimmed.len() => Ok(Answer::Designation {
+                match catalog::scheme::whole(trimmed) {
+                    Some(d) => Ok(Answer::Designation {
                         note: d.note(),
                         nexus: d
                             .nexus

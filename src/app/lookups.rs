@@ -116,10 +116,9 @@ impl View {
                     })
                 }
                 // A designation no catalog knows is indexed under its own name.
-                ActorLookup::Unknown(s) => match crate::catalog::scheme::find(typed.trim()).first()
-                {
-                    Some(d) if d.start == 0 && d.end == typed.trim().len() => Ok(d.name.clone()),
-                    _ => Err(not_found("actor", s)),
+                ActorLookup::Unknown(s) => match crate::catalog::scheme::whole(typed) {
+                    Some(d) => Ok(d.name),
+                    None => Err(not_found("actor", s)),
                 },
             },
             LookupKind::Sector => c

@@ -447,6 +447,16 @@ fn is_title_case(text: &str, blank: &[(usize, usize)]) -> bool {
     count.words >= 3 && count.caps * 10 >= count.words * 6
 }
 
+/// `name` (trimmed) when it is, as a whole, a vendor designation ("UNC1234",
+/// "Velvet Typhoon"), not merely containing one.
+pub fn whole(name: &str) -> Option<Designation> {
+    let name = name.trim();
+    find(name)
+        .into_iter()
+        .next()
+        .filter(|d| d.start == 0 && d.end == name.len())
+}
+
 /// Every designation in `text`, in order.
 pub fn find(text: &str) -> Vec<Designation> {
     find_except(text, |_, _| false)

@@ -729,10 +729,7 @@ fn rules(
 
 /// Whether `name` is, as a whole, a vendor designation (UNC1234, "Velvet Typhoon").
 fn is_designation(name: &str) -> bool {
-    let name = name.trim();
-    crate::catalog::scheme::find(name)
-        .first()
-        .is_some_and(|d| d.start == 0 && d.end == name.len())
+    crate::catalog::scheme::whole(name).is_some()
 }
 
 /// Everything in a rule but its name.
