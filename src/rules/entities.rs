@@ -200,6 +200,11 @@ fn flags(weak: bool, exact_case: bool) -> TermFlags {
 }
 
 impl Detector {
+    #[cfg(test)]
+    pub(crate) fn matcher(&self) -> &Matcher<Target> {
+        &self.matcher
+    }
+
     pub fn new(catalog: Arc<Catalog>) -> Detector {
         let mut terms: Vec<(String, TermFlags, Target)> = Vec::new();
         for (id, a) in catalog.actors.iter().enumerate() {

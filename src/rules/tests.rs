@@ -351,3 +351,68 @@ mod rules_eval {
         assert!(fired(r(), "Attack on Swiss ministry", "").is_empty());
     }
 }
+
+/// The anchored walks find what a bare overlapping scan finds, on real text with the
+/// real catalogs: the built-in one, plus MISP and ATT&CK and every item of the feeds in
+/// ../shared/corpus when it is present (else the table's texts only, and it says so).
+#[test]
+fn anchored_walks_agree_with_an_overlapping_scan_on_real_text() {
+    use crate::catalog::import;
+    use crate::ingest::{normalize::html_to_text, parse::parse_feed};
+
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let mut catalog = Catalog::builtin();
+    let mut texts: Vec<String> = CASES
+        .iter()
+        .flat_map(|(_, t, b, _, _)| [t.to_string(), b.to_string()])
+        .collect();
+    if corpus.is_dir() {
+        for f in [
+            "catalogs/misp-galaxy/clusters/threat-actor.json",
+            "catalogs/mitre-attack/enterprise-attack-intrusion-set-v18.1.json",
+        ] {
+            catalog.merge_actors(import::load_file(&corpus.join(f)).expect("catalog"));
+        }
+        catalog.reindex();
+        for dir in std::fs::read_dir(corpus.join("feeds")).expect("feeds") {
+            let dir = dir.expect("dir").path();
+            for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let Ok(parsed) = parse_feed(&std::fs::read(file.path()).expect("read"), None, None)
+                else {
+                    continue;
+                };
+                for e in parsed.entries {
+                    for t in [e.title, e.summary, e.content].into_iter().flatten() {
+                        texts.push(html_to_text(&t));
+                    }
+                }
+            }
+        }
+    } else {
+        eprintln!("skipped the corpus part: ../shared/corpus not present");
+    }
+    let det = Detector::new(Arc::new(catalog));
+    let matcher = det.matcher();
+    let ac = matcher.reference_automaton();
+    let mut hits = 0;
+    for t in &texts {
+        let f = super::fold::fold(t);
+        let want: Vec<_> = matcher
+            .find_folded_reference(ac.as_ref(), t, &f)
+            .iter()
+            .map(|h| (h.payload.clone(), h.start, h.end))
+            .collect();
+        let got: Vec<_> = matcher
+            .find_folded(t, &f)
+            .iter()
+            .map(|h| (h.payload.clone(), h.start, h.end))
+            .collect();
+        assert_eq!(got, want, "in {t:?}");
+        hits += got.len();
+    }
+    assert!(
+        hits > texts.len() / 4,
+        "{hits} hits in {} texts",
+        texts.len()
+    );
+}
