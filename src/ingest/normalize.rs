@@ -225,11 +225,39 @@ pub fn html_to_text(html: &str) -> String {
         rest = markup(&mut out, &rest[lt..]);
     }
     push_text(&mut out, rest);
-    out.split('\n')
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|line| !line.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    tidy(&out)
+}
+
+/// Runs of spaces become one space and runs of line breaks (with any spaces) one line
+/// break, with none at the ends: text the way `html_to_text` promises it. `s` holds no
+/// whitespace but spaces and line breaks (`push_plain` and `markup` write only those).
+fn tidy(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut line_break = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b' ' => i += 1,
+            b'\n' => {
+                line_break = true;
+                i += 1;
+            }
+            _ => {
+                let word = b[i..]
+                    .iter()
+                    .position(|&c| c == b' ' || c == b'\n')
+                    .unwrap_or(b.len() - i);
+                if !out.is_empty() {
+                    out.push(if line_break { '\n' } else { ' ' });
+                }
+                out.push_str(&s[i..i + word]);
+                line_break = false;
+                i += word;
+            }
+        }
+    }
+    out
 }
 
 /// Consume the markup at the start of `s` (which starts with `<`), writing any break it
@@ -321,12 +349,25 @@ fn push_text(out: &mut String, text: &str) {
 /// Append decoded text; every whitespace (newlines, no-break spaces) becomes a space,
 /// zero-width spaces, BOMs and control characters go.
 fn push_plain(out: &mut String, text: &str) {
-    for c in text.chars() {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // Printable ASCII and the space are copied as they are, a run at a time.
+        let run = b[i..]
+            .iter()
+            .position(|c| !(0x20..0x7f).contains(c))
+            .unwrap_or(b.len() - i);
+        out.push_str(&text[i..i + run]);
+        i += run;
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
         if c.is_whitespace() {
             out.push(' ');
         } else if !(c.is_control() || c == '\u{200B}' || c == '\u{FEFF}') {
             out.push(c);
         }
+        i += c.len_utf8();
     }
 }
 
@@ -688,6 +729,71 @@ guid:w-1 | "2026-010: Critical vulnerabilities" | -
   url None guid Some("w-1")
 "#,
         );
+    }
+
+    /// The one-pass `push_plain` and `tidy` write what the plain per-character loop and
+    /// the split-and-join they replaced wrote, on random markup.
+    #[test]
+    fn fast_html_to_text_agrees_with_reference() {
+        fn reference(html: &str) -> String {
+            fn plain(out: &mut String, text: &str) {
+                for c in text.chars() {
+                    if c.is_whitespace() {
+                        out.push(' ');
+                    } else if !(c.is_control() || c == '\u{200B}' || c == '\u{FEFF}') {
+                        out.push(c);
+                    }
+                }
+            }
+            let mut out = String::new();
+            plain(&mut out, html);
+            out.split('\n')
+                .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        let pieces = [
+            "a", "word", " ", "  ", "\n", "\t", "\r\n", "\u{a0}", "\u{200b}", "\u{feff}",
+            "\u{1}", "\u{7f}", "\u{85}", "\u{2028}", "\u{e9}t\u{e9}", "\u{3000}", "<p>", "</p>",
+            "<br>", "<td>", "&amp;", "&nbsp;", "&#10;", "<b>", "x",
+        ];
+        let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let n = (next() % 14) as usize;
+            let text: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            if !text.contains(['<', '&']) {
+                assert_eq!(html_to_text(&text), reference(&text), "{text:?}");
+            }
+            let mut out = String::new();
+            push_plain(&mut out, &text);
+            let mut want = String::new();
+            for c in text.chars() {
+                if c.is_whitespace() {
+                    want.push(' ');
+                } else if !(c.is_control() || c == '\u{200B}' || c == '\u{FEFF}') {
+                    want.push(c);
+                }
+            }
+            assert_eq!(out, want, "{text:?}");
+            let with_breaks = text.replace("<p>", "\n").replace("<br>", "\n");
+            let spaced: String = with_breaks
+                .chars()
+                .map(|c| if c.is_whitespace() && c != '\n' { ' ' } else { c })
+                .collect();
+            assert_eq!(
+                tidy(&spaced),
+                spaced
+                    .split('\n')
+                    .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                "{spaced:?}"
+            );
+        }
     }
 
     #[test]
