@@ -400,12 +400,12 @@ fn anchored_walks_agree_with_an_overlapping_scan_on_real_text() {
         let want: Vec<_> = matcher
             .find_folded_reference(ac.as_ref(), t, &f)
             .iter()
-            .map(|h| (h.payload.clone(), h.start, h.end))
+            .map(|h| (*h.payload, h.start, h.end))
             .collect();
         let got: Vec<_> = matcher
             .find_folded(t, &f)
             .iter()
-            .map(|h| (h.payload.clone(), h.start, h.end))
+            .map(|h| (*h.payload, h.start, h.end))
             .collect();
         assert_eq!(got, want, "in {t:?}");
         hits += got.len();
