@@ -261,14 +261,12 @@ impl Starts {
     /// (`h`: the word's hash, `glued`: whether a glue-length prefix of it is in `glue`).
     #[inline(always)]
     fn at_word(&self, b: &[u8], end: usize, h: u64, glued: bool) -> bool {
-        glued
-            || self.whole.has(h)
-            || b.get(end).is_some_and(|&c1| {
-                let h1 = hash_step(h, c1);
-                self.lead.has(h1)
-                    || b.get(end + 1)
-                        .is_some_and(|&c2| self.lead.has(hash_step(h1, c2)))
-            })
+        // Every probe is made and the answers or-ed without branching: which of them
+        // says yes is unpredictable, and mispredicted branches cost more than probes.
+        // Past the end of the text a zero byte stands in; it can only add a walk.
+        let h1 = hash_step(h, b.get(end).copied().unwrap_or(0));
+        let h2 = hash_step(h1, b.get(end + 1).copied().unwrap_or(0));
+        glued | self.whole.has(h) | self.lead.has(h1) | self.lead.has(h2)
     }
 }
 
