@@ -764,9 +764,23 @@ guid:w-1 | "2026-010: Critical vulnerabilities" | -
                 .join("\n")
         }
         let pieces = [
-            "a", "word", " ", "  ", "\n", "\t", "\r\n", "\u{a0}", "\u{200b}", "\u{feff}",
-            "\u{1}", "\u{7f}", "\u{85}", "\u{2028}", "\u{e9}t\u{e9}", "\u{3000}", "<p>", "</p>",
-            "<br>", "<td>", "&amp;", "&nbsp;", "&#10;", "<b>", "x",
+            "a",
+            "word",
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "\r\n",
+            "\u{a0}",
+            "\u{200b}",
+            "\u{feff}",
+            "\u{1}",
+            "\u{7f}",
+            "\u{85}",
+            "\u{2028}",
+            "\u{e9}t\u{e9}",
+            "\u{3000}",
+            "x",
         ];
         let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
@@ -774,15 +788,14 @@ guid:w-1 | "2026-010: Critical vulnerabilities" | -
             let text: String = (0..n)
                 .map(|_| pieces[(next() % pieces.len() as u64) as usize])
                 .collect();
-            if !text.contains(['<', '&']) {
-                assert_eq!(html_to_text(&text), reference(&text), "{text:?}");
-            }
+            assert_eq!(html_to_text(&text), reference(&text), "{text:?}");
         }
     }
 
     #[test]
     fn html_to_text_cases() {
         check_text("<li>Gallium</li><li>Naikon</li>", "Gallium\nNaikon");
+        check_text(" a \u{a0}<p> \n b <td> c</p>\n\n<br> ", "a\nb c");
         check_text("a<br>b<BR/>c<p>d</p>e", "a\nb\nc\nd\ne");
         check_text("<p>Hello&nbsp;world</p>", "Hello world");
         check_text("<td>APT27</td><td>China</td>", "APT27 China");
