@@ -208,6 +208,12 @@ fn hash_step(h: u64, b: u8) -> u64 {
 /// Minimum folded length of two glued terms that vouch for each other.
 const GLUE_MIN: usize = 3;
 
+/// A length's bit in a `Starts::glue_lens` mask; 31 and longer share the last.
+#[inline(always)]
+fn len_bit(len: usize) -> u32 {
+    1 << len.min(31)
+}
+
 /// Which words can start a pattern, as hash sets (no false negatives; a false positive
 /// only costs a walk). A pattern's first word (its first run of word bytes) is followed
 /// in the pattern by a non-word byte or nothing, so at a word start of the text it can
@@ -216,15 +222,17 @@ const GLUE_MIN: usize = 3;
 /// - `lead`: if its first word is the text's word and what follows it (one or two
 ///   bytes, "the " + "d" for "the dukes") follows in the text too;
 /// - `glue`: if it is one word, a prefix of the text's word, and long enough to be glued
-///   to the rest of the word (a shorter one could never be accepted). `glue3` holds
-///   their first `GLUE_MIN` bytes, so most words need one probe, not one per prefix;
+///   to the rest of the word (a shorter one could never be accepted). `glue_lens` says,
+///   by their first `GLUE_MIN` bytes, which lengths they have, so a word's prefix is
+///   probed only at those lengths;
 /// - `other`: the bytes that start a pattern with a non-word byte.
 #[derive(Debug)]
 struct Starts {
     whole: BitSet,
     lead: BitSet,
     glue: BitSet,
-    glue3: BitSet,
+    glue_lens: Vec<u32>,
+    glue_shift: u32,
     other: [bool; 256],
 }
 
@@ -242,19 +250,38 @@ impl Starts {
                 whole.push(hash(b));
                 if len >= GLUE_MIN {
                     glue.push(hash(b));
-                    glue3.push(hash(&b[..GLUE_MIN]));
+                    glue3.push((hash(&b[..GLUE_MIN]), len));
                 }
             } else {
                 lead.push(hash(&b[..b.len().min(len + 2)]));
             }
         }
-        Starts {
+        let slots = glue3.len().next_power_of_two().max(64);
+        let mut s = Starts {
             whole: BitSet::new(&whole),
             lead: BitSet::new(&lead),
             glue: BitSet::new(&glue),
-            glue3: BitSet::new(&glue3),
+            glue_lens: vec![0; slots],
+            glue_shift: 64 - slots.trailing_zeros(),
             other,
+        };
+        for (h3, len) in glue3 {
+            let i = s.glue_slot(h3);
+            s.glue_lens[i] |= len_bit(len);
         }
+        s
+    }
+
+    #[inline(always)]
+    fn glue_slot(&self, h3: u64) -> usize {
+        (h3.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.glue_shift) as usize
+    }
+
+    /// The lengths (as `len_bit`s) of the one-word glue patterns that begin with the
+    /// `GLUE_MIN` bytes hashed to `h3` (or with others that share their slot).
+    #[inline(always)]
+    fn glue_lens(&self, h3: u64) -> u32 {
+        self.glue_lens[self.glue_slot(h3)]
     }
 
     /// Whether a pattern can start at `run`, the start of the ASCII word `b[run..end]`
@@ -455,7 +482,7 @@ impl<T> Matcher<T> {
             // ASCII and not a letter or digit).
             let run = p;
             let mut h = HASH_SEED;
-            let mut glue3 = false;
+            let mut glue_lens = 0;
             let mut glued = false;
             let mut ascii = true;
             while p < b.len() && word_byte(b[p]) {
@@ -463,9 +490,9 @@ impl<T> Matcher<T> {
                 h = hash_step(h, b[p]);
                 p += 1;
                 if p - run == GLUE_MIN {
-                    glue3 = self.starts.glue3.has(h);
+                    glue_lens = self.starts.glue_lens(h);
                 }
-                if glue3 {
+                if glue_lens & len_bit(p - run) != 0 {
                     glued |= self.starts.glue.has(h);
                 }
             }
