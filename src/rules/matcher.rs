@@ -524,20 +524,23 @@ impl<T> Matcher<T> {
         }
         // Mid-word ends of candidates long enough to glue: a term may start there.
         let glue = GLUE_MIN as u32;
-        let mut walked: Vec<u32> = Vec::new();
+        // Walked offsets, one bit each (allocated at the first glue; a long run of glued
+        // names, "lockbitlockbit...", must not cost a search per offset).
+        let mut walked: Vec<u64> = Vec::new();
         let mut i = 0;
         while i < cands.len() {
             let c = cands[i];
             i += 1;
             let e = c.e as usize;
-            if c.e - c.s >= glue
-                && e < b.len()
-                && word_at(ft, e)
-                && word_before(ft, e)
-                && !walked.contains(&c.e)
-            {
-                walked.push(c.e);
-                walk(nfa, *start, ft, e, cands);
+            if c.e - c.s >= glue && e < b.len() && word_at(ft, e) && word_before(ft, e) {
+                if walked.is_empty() {
+                    walked.resize(b.len() / 64 + 1, 0);
+                }
+                let bit = 1 << (e % 64);
+                if walked[e / 64] & bit == 0 {
+                    walked[e / 64] |= bit;
+                    walk(nfa, *start, ft, e, cands);
+                }
             }
         }
     }
@@ -869,6 +872,36 @@ mod tests {
                 .map(|h| (h.payload.clone(), h.start, h.end))
                 .collect();
             assert_eq!(got, want, "in {text:?}");
+        }
+    }
+
+    #[test]
+    fn long_runs_of_glued_names_agree_with_an_overlapping_scan() {
+        // Only pairs glue, so a run of three or more glued names accepts nothing inside
+        // it; what matters is that every offset of the run is walked once and the result
+        // is the scan's.
+        let matcher = m(&[
+            ("LockBit", false),
+            ("Naikon APT", false),
+            ("TG-3390", false),
+            ("bit", false),
+        ]);
+        let ac = matcher.reference_automaton();
+        for text in [
+            format!("{} LockBitTG-3390", "LockBit".repeat(2_000)),
+            format!("x {} y Naikon APTTG-3390", "Naikon APTTG-3390".repeat(500)),
+            format!("{}bits LockBit", "lockbitlock".repeat(700)),
+        ] {
+            let f = fold(&text);
+            let spans = |hits: Vec<Hit<'_, String>>| -> Vec<(usize, usize)> {
+                hits.iter().map(|h| (h.start, h.end)).collect()
+            };
+            let got = spans(matcher.find_folded(&text, &f));
+            assert_eq!(
+                got,
+                spans(matcher.find_folded_reference(ac.as_ref(), &text, &f))
+            );
+            assert!(!got.is_empty());
         }
     }
 
