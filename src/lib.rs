@@ -47,3 +47,12 @@ pub(crate) fn test_rng(mut seed: u64) -> impl FnMut() -> u64 {
         seed
     }
 }
+
+/// Random text for equivalence tests: fewer than `max` pieces drawn from `pieces`.
+#[cfg(test)]
+pub(crate) fn test_text(next: &mut impl FnMut() -> u64, pieces: &[&str], max: u64) -> String {
+    let n = next() % max;
+    (0..n)
+        .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+        .collect()
+}

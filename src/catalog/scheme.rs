@@ -761,10 +761,7 @@ mod tests {
         ];
         let mut next = crate::test_rng(0x5851_f42d_4c95_7f2d);
         for _ in 0..20_000 {
-            let n = (next() % 12) as usize;
-            let text: String = (0..n)
-                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-                .collect();
+            let text = crate::test_text(&mut next, &pieces, 12);
             // Ranges on character boundaries, possibly overlapping, in any order.
             let cuts: Vec<usize> = (0..=text.len())
                 .filter(|&i| text.is_char_boundary(i))
@@ -844,10 +841,7 @@ mod tests {
         ];
         let mut next = crate::test_rng(0xd1b5_4a32_d192_ed03);
         for _ in 0..50_000 {
-            let n = (next() % 7) as usize;
-            let text: String = (0..n)
-                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-                .collect();
+            let text = crate::test_text(&mut next, &pieces, 7);
             if !word_matches(patterns(), &text).code_prefix {
                 assert_eq!(patterns().codes.find(&text), None, "{text:?}");
             }
@@ -873,10 +867,7 @@ mod tests {
         ];
         let mut next = crate::test_rng(0x1405_7b7e_f767_814f);
         for _ in 0..5_000 {
-            let n = (next() % 8) as usize;
-            let text: String = (0..n)
-                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-                .collect();
+            let text = crate::test_text(&mut next, &pieces, 8);
             let all = find(&text);
             let (a, b) = ((next() % 60) as usize, (next() % 60) as usize);
             let taken = |s: usize, e: usize| s < a.max(b) && a.min(b) < e;

@@ -784,10 +784,7 @@ guid:w-1 | "2026-010: Critical vulnerabilities" | -
         ];
         let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..20_000 {
-            let n = (next() % 14) as usize;
-            let text: String = (0..n)
-                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-                .collect();
+            let text = crate::test_text(&mut next, &pieces, 14);
             assert_eq!(html_to_text(&text), reference(&text), "{text:?}");
         }
     }

@@ -406,11 +406,7 @@ mod tests {
         // One buffer reused from text to text folds as fresh ones do.
         let mut reused = Folded::default();
         for _ in 0..20_000 {
-            let n = (next() % 24) as usize;
-            let mut text = String::new();
-            for _ in 0..n {
-                text.push_str(pieces[(next() % pieces.len() as u64) as usize]);
-            }
+            let text = crate::test_text(&mut next, &pieces, 24);
             fold_into(&text, &mut reused);
             assert_eq!(
                 (reused.text.clone(), reused.map()),

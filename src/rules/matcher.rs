@@ -856,10 +856,7 @@ mod tests {
         ];
         let mut next = crate::test_rng(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
-            let n = (next() % 12) as usize;
-            let text: String = (0..n)
-                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-                .collect();
+            let text = crate::test_text(&mut next, &pieces, 12);
             let f = fold(&text);
             let want: Vec<(String, usize, usize)> = matcher
                 .find_folded_reference(ac.as_ref(), &text, &f)
