@@ -115,12 +115,17 @@ fn articles() -> Vec<Item> {
     out
 }
 
-/// `detect` and `ceiling` over `items`, in bytes of article text per second.
-fn detect_and_ceiling(c: &mut Criterion, group: &str, det: &Detector, items: &[Item]) {
-    let bytes: usize = items
+/// Bytes of article text in `items` (title, summary and body).
+fn text_bytes(items: &[Item]) -> usize {
+    items
         .iter()
         .map(|i| i.title.len() + i.summary.len() + i.content.len())
-        .sum();
+        .sum()
+}
+
+/// `detect` and `ceiling` over `items`, in bytes of article text per second.
+fn detect_and_ceiling(c: &mut Criterion, group: &str, det: &Detector, items: &[Item]) {
+    let bytes = text_bytes(items);
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function("detect", |b| {
@@ -135,6 +140,7 @@ fn detect_and_ceiling(c: &mut Criterion, group: &str, det: &Detector, items: &[I
     let ceiling = matcher::automaton_builder()
         .build(det.patterns())
         .expect("automaton");
+    eprintln!("{group}: ceiling automaton {:?}", ceiling.kind());
     let folded: Vec<String> = items
         .iter()
         .map(|i| {
@@ -178,7 +184,7 @@ fn bench(c: &mut Criterion) {
     let cat = Arc::new(catalog());
     let det = Detector::new(cat.clone());
     let items = items();
-    let bytes: usize = items.iter().map(|i| i.title.len() + i.summary.len()).sum();
+    let bytes = text_bytes(&items);
     eprintln!(
         "matching bench: {} actors, {} patterns, {} items, {:.2} MB of text{}",
         cat.actors.len(),
@@ -195,10 +201,7 @@ fn bench(c: &mut Criterion) {
     detect_and_ceiling(c, "matching", &det, &items);
     let articles = articles();
     if !articles.is_empty() {
-        let bytes: usize = articles
-            .iter()
-            .map(|i| i.title.len() + i.summary.len() + i.content.len())
-            .sum();
+        let bytes = text_bytes(&articles);
         eprintln!(
             "articles: {} items, {:.2} MB of text",
             articles.len(),
@@ -206,13 +209,6 @@ fn bench(c: &mut Criterion) {
         );
         detect_and_ceiling(c, "matching_articles", &det, &articles);
     }
-    eprintln!(
-        "ceiling automaton: {:?}",
-        matcher::automaton_builder()
-            .build(det.patterns())
-            .map(|a| a.kind())
-    );
-
     let mut g = c.benchmark_group("build");
     g.sample_size(10);
     g.bench_function("detector", |b| {
