@@ -492,11 +492,12 @@ impl Detector {
                 }
                 (Some(_), true) => {
                     // Claimed by several: settled only by another mention of one claimant.
-                    let mut settled = these
+                    let ids: Vec<ActorId> = these
                         .iter()
                         .filter_map(actor_of)
                         .map(|(id, _)| id)
-                        .filter(is_strong_actor);
+                        .collect();
+                    let mut settled = ids.iter().copied().filter(is_strong_actor);
                     match (settled.next(), settled.next()) {
                         (Some(id), None) => {
                             found
@@ -509,11 +510,6 @@ impl Detector {
                         _ if these.iter().filter_map(actor_of).any(|(_, fl)| !fl.weak)
                             || o.actor_context =>
                         {
-                            let ids: Vec<ActorId> = these
-                                .iter()
-                                .filter_map(actor_of)
-                                .map(|(id, _)| id)
-                                .collect();
                             found
                                 .ambiguous
                                 .entry(ids)
